@@ -1,0 +1,64 @@
+"""`veritas-sync`: run the sync job on the configured instances and print a per-group summary.
+
+The run is recorded in the Dagster instance (DAGSTER_HOME), so it shows in the UI like any other.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from dagster import AssetKey, DagsterInstance
+
+from .assets import WRITE_FAILURES_CHECK
+from .engine.registry import GROUPS
+from .jobs import dry_run_config
+
+SUMMARY_COUNTERS = ("created", "updated", "unchanged", "adopted", "pending", "failed", "conflicts", "orphans")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="veritas-sync", description=__doc__)
+    parser.add_argument("--dry-run", action="store_true", help="report the plan, write nothing")
+    parser.add_argument("--groups", nargs="+", choices=GROUPS, metavar="GROUP",
+                        help=f"only these groups (default: all): {', '.join(GROUPS)}")
+    args = parser.parse_args(argv)
+
+    from .definitions import defs
+
+    groups = args.groups or list(GROUPS)
+    job = defs.resolve_job_def("full_sync")
+    result = job.execute_in_process(
+        instance=DagsterInstance.get(),
+        run_config=dry_run_config(groups) if args.dry_run else None,
+        asset_selection=[AssetKey(group) for group in groups],
+        raise_on_error=False,
+        tags={"veritas/trigger": "cli"},
+    )
+    print_summary(result, groups, args.dry_run)
+    return 0 if result.success else 1
+
+
+def print_summary(result, groups: list[str], dry_run: bool) -> None:
+    columns = ("in_production", *SUMMARY_COUNTERS, "seconds")
+    print(f"\nveritas-sync {'dry run' if dry_run else 'run'} {result.run_id}")
+    print(f"{'group':<24}" + "".join(f"{name:>14}" for name in columns))
+    totals = dict.fromkeys(columns, 0.0)
+    for group in groups:
+        materializations = result.asset_materializations_for_node(group)
+        if not materializations:
+            print(f"{group:<24}  not run (an upstream group failed)")
+            continue
+        metadata = {key: value.value for key, value in materializations[-1].metadata.items()}
+        metadata["seconds"] = sum(metadata.get(f"seconds_{phase}", 0) for phase in ("load", "plan", "apply"))
+        for name in columns:
+            totals[name] += metadata.get(name, 0)
+        print(f"{group:<24}" + "".join(f"{metadata.get(name, 0):>14.4g}" for name in columns))
+        if metadata.get("failed"):
+            print(f"{'':<24}  {WRITE_FAILURES_CHECK}: see the failures table of this materialization")
+    print(f"{'total':<24}" + "".join(f"{totals[name]:>14.4g}" for name in columns))
+    print("run succeeded" if result.success else "run FAILED: see the Dagster UI (scripts/ui) for details")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

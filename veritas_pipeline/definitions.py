@@ -1,0 +1,46 @@
+"""The Dagster code location of veritas_pipeline. Nothing here touches the network at import time.
+
+Connection settings come from the environment: PRODUCTION_NAUTOBOT_URL/_TOKEN, VERITASBOT_URL/_TOKEN
+(read when a run starts, through EnvVar), VERITAS_VERIFY_TLS (default true), VERITAS_STATE_DB_URL
+(default: a SQLite file in DAGSTER_HOME).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from dagster import Definitions, EnvVar, in_process_executor
+
+from .assets import group_assets
+from .jobs import jobs
+from .resources import NautobotResource, SyncResource
+
+
+def _flag(name: str, default: bool) -> bool:
+    return os.environ.get(name, str(default)).strip().lower() not in ("0", "false", "no", "off")
+
+
+def _state_db_url() -> str:
+    home = Path(os.environ.get("DAGSTER_HOME", ".")).resolve()
+    return os.environ.get("VERITAS_STATE_DB_URL") or f"sqlite:///{home / 'veritas_state.db'}"
+
+
+def _nautobot(prefix: str) -> NautobotResource:
+    return NautobotResource(url=EnvVar(f"{prefix}_URL"), token=EnvVar(f"{prefix}_TOKEN"),
+                            verify_tls=_flag("VERITAS_VERIFY_TLS", True))
+
+
+sync_resource = SyncResource(
+    production=_nautobot("PRODUCTION_NAUTOBOT"),
+    veritas=_nautobot("VERITASBOT"),
+    state_db_url=_state_db_url(),
+)
+
+defs = Definitions(
+    assets=group_assets,
+    jobs=jobs,
+    resources={"sync": sync_resource},
+    # One process per run: the engine reads each model once and shares it across groups.
+    executor=in_process_executor,
+)

@@ -1,0 +1,152 @@
+"""What the two instances hold, and how an object of one is identified in the other.
+
+The catalog loads each model's rows from each side once per run, on first use, and answers:
+- the natural key of any row (references resolved recursively on the row's own side);
+- the VeritasBot id of a production object: the same UUID when it is there, else the object that has
+  the same natural key (adopted), else none (the sync will create it under its production UUID);
+- the normalized, comparable form of a field value, so that an unchanged object never differs.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, Callable
+
+from .client import NautobotClient
+from .registry import MODELS, ModelSpec
+from .values import content_type_label, ref_id
+
+
+class Side(str, Enum):
+    PRODUCTION = "production"
+    VERITAS = "veritas"
+
+
+class Match(str, Enum):
+    SAME = "same"  # the production UUID exists in VeritasBot
+    ADOPTED = "adopted"  # VeritasBot holds it under another UUID, found by natural key
+    ABSENT = "absent"  # not in VeritasBot
+    AMBIGUOUS = "ambiguous"  # several VeritasBot objects share its natural key
+
+
+@dataclass(frozen=True)
+class Identity:
+    match: Match
+    veritas_id: str | None
+    candidates: tuple[str, ...] = ()
+
+
+class Catalog:
+    """Rows of every model on both sides, loaded lazily, plus natural keys and identities."""
+
+    def __init__(self, production: NautobotClient, veritas: NautobotClient,
+                 adoptions: Callable[[str], dict[str, str]] | None = None):
+        self.clients = {Side.PRODUCTION: production, Side.VERITAS: veritas}
+        self._rows: dict[tuple[Side, str], dict[str, dict]] = {}
+        self._keys: dict[tuple[Side, str], dict[str, Any]] = {}
+        self._key_index: dict[str, dict[Any, list[str]]] = {}
+        self._identities: dict[str, dict[str, Identity]] = {}
+        # Adoptions remembered from earlier runs: they survive a rename in production.
+        self._remembered = adoptions or (lambda label: {})
+        self.load_seconds = 0.0
+
+    # ---------------------------------------------------------------- rows
+    def rows(self, side: Side, label: str) -> dict[str, dict]:
+        cache_key = (side, label)
+        if cache_key not in self._rows:
+            started = time.monotonic()
+            rows = self.clients[side].list(MODELS[label].endpoint)
+            self._rows[cache_key] = {row["id"]: row for row in rows}
+            self.load_seconds += time.monotonic() - started
+        return self._rows[cache_key]
+
+    def preload(self, side: Side, label: str, rows: list[dict]) -> None:
+        """Seed the cache with rows read elsewhere (an incremental read)."""
+        self._rows[(side, label)] = {row["id"]: row for row in rows}
+        self._forget(label)
+
+    def _forget(self, label: str) -> None:
+        self._keys.pop((Side.PRODUCTION, label), None)
+        self._keys.pop((Side.VERITAS, label), None)
+        self._key_index.pop(label, None)
+        self._identities.pop(label, None)
+
+    def record_written(self, label: str, rows: list[dict]) -> None:
+        """Make objects this run wrote to VeritasBot visible to later lookups."""
+        table = self.rows(Side.VERITAS, label)
+        for row in rows:
+            table[row["id"]] = row
+        self._forget(label)
+
+    # ---------------------------------------------------------------- natural keys
+    def natural_key(self, side: Side, label: str, object_id: str | None) -> Any:
+        if object_id is None:
+            return None
+        keys = self._keys.setdefault((side, label), {})
+        if object_id not in keys:
+            row = self.rows(side, label).get(object_id)
+            keys[object_id] = None  # guards against a reference cycle in broken data
+            keys[object_id] = self._compute_key(side, MODELS[label], row) if row else None
+        return keys[object_id]
+
+    def _compute_key(self, side: Side, spec: ModelSpec, row: dict) -> tuple:
+        parts = []
+        for name in spec.key:
+            if name in spec.refs:
+                parts.append(self.natural_key(side, spec.refs[name], ref_id(row.get(name))))
+            elif name in spec.generic:
+                target_label = content_type_label(row.get(spec.generic[name]))
+                if target_label in MODELS:
+                    parts.append(self.natural_key(side, target_label, ref_id(row.get(name))))
+                else:
+                    parts.append(ref_id(row.get(name)))
+            else:
+                parts.append(spec.normalize(name, row.get(name)))
+        return tuple(parts)
+
+    def display(self, side: Side, label: str, object_id: str) -> str:
+        row = self.rows(side, label).get(object_id) or {}
+        return str(row.get("display") or row.get("name") or object_id)
+
+    # ---------------------------------------------------------------- identity
+    def identity(self, label: str, production_id: str) -> Identity:
+        table = self._identities.get(label)
+        if table is None:
+            table = self._identities[label] = {}
+        if production_id not in table:
+            table[production_id] = self._resolve(label, production_id)
+        return table[production_id]
+
+    def _resolve(self, label: str, production_id: str) -> Identity:
+        veritas_rows = self.rows(Side.VERITAS, label)
+        if production_id in veritas_rows:
+            return Identity(Match.SAME, production_id)
+        remembered = self._remembered(label).get(production_id)
+        if remembered in veritas_rows:
+            return Identity(Match.ADOPTED, remembered)
+        key = self.natural_key(Side.PRODUCTION, label, production_id)
+        if key is None or _key_is_empty(key):
+            return Identity(Match.ABSENT, None)
+        candidates = [candidate for candidate in self._index(label).get(key, ())
+                      if candidate not in self.rows(Side.PRODUCTION, label)]
+        if len(candidates) == 1:
+            return Identity(Match.ADOPTED, candidates[0])
+        if len(candidates) > 1:
+            return Identity(Match.AMBIGUOUS, None, tuple(sorted(candidates)))
+        return Identity(Match.ABSENT, None)
+
+    def _index(self, label: str) -> dict[Any, list[str]]:
+        if label not in self._key_index:
+            index: dict[Any, list[str]] = {}
+            for object_id in self.rows(Side.VERITAS, label):
+                index.setdefault(self.natural_key(Side.VERITAS, label, object_id), []).append(object_id)
+            self._key_index[label] = index
+        return self._key_index[label]
+
+
+def _key_is_empty(key: Any) -> bool:
+    if isinstance(key, tuple):
+        return all(_key_is_empty(part) for part in key)
+    return key is None

@@ -1,0 +1,219 @@
+"""The sync of one group: load, plan, apply, audit. Plain Python; the Dagster layer only calls it."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from .apply import Applier
+from .catalog import Catalog, Side
+from .client import NautobotClient
+from .planner import Conflict, Failure, ModelPlan, Pending, Planner, Write
+from .policy import PrecedencePolicy
+from .registry import GROUPS, SYNCED_MODELS, ModelSpec, models_of_group
+from .state import StateStore
+from .values import ref_id
+
+
+@dataclass
+class ModelReport:
+    label: str
+    in_production: int
+    in_veritas: int
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    adopted: int = 0
+    pending: int = 0
+    failed: int = 0
+    conflicts: int = 0
+    orphans: int = 0
+    planned_creates: int = 0
+    planned_updates: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class GroupReport:
+    group: str
+    run_id: str
+    dry_run: bool
+    models: list[ModelReport] = field(default_factory=list)
+    writes: list[Write] = field(default_factory=list)  # planned (dry run) or attempted
+    failures: list[Failure] = field(default_factory=list)
+    conflicts: list[Conflict] = field(default_factory=list)
+    pending: list[Pending] = field(default_factory=list)
+    orphans: list[tuple[str, str, str]] = field(default_factory=list)  # (label, VeritasBot id, name)
+    seconds: dict[str, float] = field(default_factory=lambda: {"load": 0.0, "plan": 0.0, "apply": 0.0})
+    requests: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def succeeded(self) -> bool:
+        return not self.failures
+
+    def total(self, counter: str) -> int:
+        return sum(getattr(model, counter) for model in self.models)
+
+
+class SyncEngine:
+    """One run's view of the two instances. Build one per run: its catalog caches what it read."""
+
+    def __init__(self, production: NautobotClient, veritas: NautobotClient, *,
+                 policy: PrecedencePolicy | None = None, state: StateStore | None = None,
+                 batch_size: int = 250, run_id: str | None = None):
+        if not production.read_only:
+            raise ValueError("the production client must be read-only")
+        self.production = production
+        self.veritas = veritas
+        self.policy = policy or PrecedencePolicy()
+        self.state = state
+        self.run_id = run_id or uuid.uuid4().hex
+        self.catalog = Catalog(production, veritas, adoptions=state.adoptions if state else None)
+        self.applier = Applier(veritas, batch_size=batch_size)
+        self._planner: Planner | None = None
+
+    # ---------------------------------------------------------------- setup
+    def _tag_ids(self) -> dict[str, str]:
+        return {row["name"]: tag_id for tag_id, row in self.catalog.rows(Side.VERITAS, "extras.tag").items()}
+
+    def _ensure_sync_tag(self, dry_run: bool) -> None:
+        """The sync tag must allow every model the sync tags before anything carries it."""
+        wanted = sorted(spec.label for spec in SYNCED_MODELS if spec.tags)
+        tags = self.catalog.rows(Side.VERITAS, "extras.tag")
+        existing = next((row for row in tags.values() if row["name"] == self.policy.sync_tag), None)
+        if dry_run:
+            return
+        if existing is None:
+            row = self.veritas.create("extras/tags", [{
+                "name": self.policy.sync_tag, "content_types": wanted, "color": "2196f3",
+                "description": "Created or updated by veritas_pipeline from production Nautobot"}])[0]
+        elif not set(wanted) <= set(existing.get("content_types") or ()):
+            row = self.veritas.update("extras/tags", [{
+                "id": existing["id"], "content_types": sorted(set(wanted) | set(existing["content_types"]))}])[0]
+        else:
+            return
+        self.catalog.record_written("extras.tag", [row])
+
+    def _discovery_holders(self) -> dict[str, set[str]]:
+        """Locations and racks holding devices or VMs that carry a discovery tag: a few bulk reads."""
+        holders: dict[str, set[str]] = {"dcim.location": set(), "dcim.rack": set()}
+        present = set(self._tag_ids())
+        tags = [tag for tag in self.policy.discovery_tags if tag in present]
+        if not tags:
+            return holders
+        for device in self.veritas.list("dcim/devices", tags=tags, exclude_m2m="true"):
+            holders["dcim.location"].add(ref_id(device.get("location")))
+            holders["dcim.rack"].add(ref_id(device.get("rack")))
+        machines = self.veritas.list("virtualization/virtual-machines", tags=tags, exclude_m2m="true")
+        clusters = self.catalog.rows(Side.VERITAS, "virtualization.cluster") if machines else {}
+        for machine in machines:
+            cluster = clusters.get(ref_id(machine.get("cluster")) or "")
+            if cluster:
+                holders["dcim.location"].add(ref_id(cluster.get("location")))
+        for ids in holders.values():
+            ids.discard(None)
+        return holders
+
+    def planner(self) -> Planner:
+        if self._planner is None:
+            tag_ids = self._tag_ids()
+            self._planner = Planner(
+                self.catalog, self.policy, sync_tag_id=tag_ids.get(self.policy.sync_tag),
+                discovery_tag_ids=frozenset(tag_ids[name] for name in self.policy.discovery_tags if name in tag_ids),
+                holders=self._discovery_holders())
+        return self._planner
+
+    # ---------------------------------------------------------------- run
+    def sync_group(self, group: str, *, dry_run: bool = False,
+                   production_ids: dict[str, set[str]] | None = None) -> GroupReport:
+        """Sync every model of a group; with `production_ids` (label -> ids) only those objects."""
+        if group not in GROUPS:
+            raise ValueError(f"unknown sync group {group!r}; known: {', '.join(GROUPS)}")
+        report = GroupReport(group, self.run_id, dry_run)
+        if self.state:
+            self.state.start_run(self.run_id, group, dry_run)
+        started = time.monotonic()
+        self._ensure_sync_tag(dry_run)
+        planner = self.planner()
+        report.seconds["load"] += time.monotonic() - started
+        for spec in models_of_group(group):
+            if production_ids is not None and spec.label not in production_ids:
+                continue
+            self._sync_model(spec, planner, report, dry_run,
+                             None if production_ids is None else production_ids[spec.label])
+        report.requests = {"production": self.production.requests_made, "veritas": self.veritas.requests_made}
+        if self.state:
+            self.state.record_conflicts(self.run_id, group, report.conflicts)
+            self.state.finish_run(self.run_id, group, report.succeeded, {
+                "models": [model.as_dict() for model in report.models], "seconds": report.seconds})
+        return report
+
+    def _sync_model(self, spec: ModelSpec, planner: Planner, report: GroupReport, dry_run: bool,
+                    production_ids: set[str] | None) -> None:
+        started = time.monotonic()
+        loaded_before = self.catalog.load_seconds
+        self.catalog.rows(Side.PRODUCTION, spec.label)
+        self.catalog.rows(Side.VERITAS, spec.label)
+        plan = planner.plan(spec, production_ids)
+        loaded = self.catalog.load_seconds - loaded_before
+        report.seconds["load"] += loaded
+        report.seconds["plan"] += time.monotonic() - started - loaded
+
+        model = ModelReport(spec.label, plan.production_count, plan.veritas_count, unchanged=plan.unchanged,
+                            adopted=len(plan.adopted), pending=len({p.production_id for p in plan.pending}),
+                            conflicts=len(plan.conflicts), orphans=len(plan.orphans),
+                            planned_creates=len(plan.creates), planned_updates=len(plan.updates))
+        report.models.append(model)
+        report.conflicts.extend(plan.conflicts)
+        report.pending.extend(plan.pending)
+        report.orphans.extend((spec.label, veritas_id, name) for veritas_id, name in plan.orphans)
+        report.writes.extend(plan.writes)
+        report.failures.extend(plan.failures)
+        model.failed = len(plan.failures)
+        if self.state and not dry_run:
+            self.state.remember_adoptions(spec.label, plan.adopted)
+        if dry_run or not plan.writes:
+            return
+
+        started = time.monotonic()
+        result = self.applier.apply(spec, plan.writes)
+        report.seconds["apply"] += time.monotonic() - started
+        self.catalog.record_written(spec.label, [row for _write, row in result.done])
+        for failure in result.failed:
+            planner.mark_unavailable(spec.label, self._production_id(plan, failure.object_id), "failed")
+        model.created = sum(1 for write, _row in result.done if write.action == "create")
+        model.updated = sum(1 for write, _row in result.done if write.action == "update")
+        model.failed += len(result.failed)
+        report.failures.extend(result.failed)
+        if self.state:
+            self.state.record_writes(self.run_id, report.group, self._audit_entries(result))
+
+    @staticmethod
+    def _production_id(plan: ModelPlan, veritas_id: str) -> str:
+        for write in plan.writes:
+            if write.veritas_id == veritas_id:
+                return write.production_id
+        return veritas_id
+
+    @staticmethod
+    def _audit_entries(result) -> list[dict]:
+        entries = [{"model": write.label, "object_id": write.veritas_id, "object_name": write.name,
+                    "action": write.action, "changes": _jsonable(write.changes), "succeeded": True, "error": None}
+                   for write, _row in result.done]
+        entries += [{"model": failure.label, "object_id": failure.object_id, "object_name": failure.name,
+                     "action": failure.action, "changes": None, "succeeded": False,
+                     "error": _error_text(failure.error)} for failure in result.failed]
+        return entries
+
+
+def _jsonable(changes: dict[str, tuple[Any, Any]]) -> dict[str, list[Any]]:
+    return {name: [before, after] for name, (before, after) in changes.items()}
+
+
+def _error_text(error: Any) -> str:
+    return error if isinstance(error, str) else json.dumps(error, default=str)

@@ -1,0 +1,75 @@
+"""Dagster resources: the two Nautobot instances and the sync engine built on them."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from dagster import ConfigurableResource, InitResourceContext, ResourceDependency
+from pydantic import Field, PrivateAttr
+
+from .engine.client import ClientSettings, NautobotClient
+from .engine.policy import DEFAULT_DISCOVERY_TAGS, DEFAULT_SYNC_TAG, PrecedencePolicy
+from .engine.state import StateStore
+from .engine.sync import SyncEngine
+
+
+class NautobotResource(ConfigurableResource):
+    """One Nautobot instance. URL and token come from the environment (EnvVar); the token never appears
+    in logs or metadata."""
+
+    url: str = Field(description="Base URL, for example https://nautobot.example.com")
+    token: str = Field(description="API token")
+    verify_tls: bool = Field(default=True, description="Verify the server's TLS certificate")
+    page_size: int = Field(default=1000, description="Rows per page on reads (the server caps it at MAX_PAGE_SIZE)")
+    timeout_seconds: float = Field(default=120.0, description="Timeout of one HTTP request")
+    retries: int = Field(default=5, description="Retries on timeouts, 429 and 5xx, with exponential backoff")
+    rate_limit_per_second: float = Field(default=0.0, description="Most requests per second; 0 is unlimited")
+
+    def client(self, *, read_only: bool, name: str) -> NautobotClient:
+        settings = ClientSettings(url=self.url, token=self.token, verify_tls=self.verify_tls,
+                                  page_size=self.page_size, timeout=self.timeout_seconds, retries=self.retries,
+                                  rate_limit=self.rate_limit_per_second)
+        return NautobotClient(settings, read_only=read_only, name=name)
+
+
+class SyncResource(ConfigurableResource):
+    """The sync engine of one run: production (read only), VeritasBot, the state database and the
+    precedence policy. One engine serves every group of a run that executes in one process, so each
+    model is read once per run."""
+
+    production: ResourceDependency[NautobotResource]
+    veritas: ResourceDependency[NautobotResource]
+    state_db_url: str = Field(default="sqlite:///.veritas-state.db",
+                              description="SQLAlchemy URL of the pipeline's state database (audit trail)")
+    batch_size: int = Field(default=250, description="Objects per bulk write request")
+    discovery_tags: list[str] = Field(default=list(DEFAULT_DISCOVERY_TAGS),
+                                      description="Tags that mark objects discovery owns")
+    sync_tag: str = Field(default=DEFAULT_SYNC_TAG, description="Tag carried by every object the sync writes")
+    safe_fields: Optional[dict[str, list[str]]] = Field(
+        default=None, description="Per model label (e.g. dcim.location): the fields the sync may write on a "
+                                  "discovery-touched object, replacing the defaults")
+    prune_orphans: bool = Field(default=False, description="Delete sync-tagged objects gone from production")
+    prune_limit: int = Field(default=50, description="Most orphans deleted in one run")
+
+    _engines: dict = PrivateAttr(default_factory=dict)
+
+    def setup_for_execution(self, context: InitResourceContext) -> None:
+        self._engines = {}
+
+    def policy(self) -> PrecedencePolicy:
+        return PrecedencePolicy(
+            discovery_tags=tuple(self.discovery_tags), sync_tag=self.sync_tag,
+            safe_field_overrides={label: tuple(names) for label, names in (self.safe_fields or {}).items()},
+            prune_orphans=self.prune_orphans, prune_limit=self.prune_limit)
+
+    def state(self) -> StateStore:
+        return StateStore(self.state_db_url)
+
+    def engine(self, run_id: str) -> SyncEngine:
+        if run_id not in self._engines:
+            self._engines.clear()  # one run at a time per process; never serve another run's cache
+            self._engines[run_id] = SyncEngine(
+                self.production.client(read_only=True, name="production"),
+                self.veritas.client(read_only=False, name="VeritasBot"),
+                policy=self.policy(), state=self.state(), batch_size=self.batch_size, run_id=run_id)
+        return self._engines[run_id]
