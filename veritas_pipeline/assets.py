@@ -6,8 +6,6 @@ and the phase durations. A run in which any object failed fails the blocking `wr
 it is never shown green and downstream groups do not write on a broken base.
 """
 
-from __future__ import annotations
-
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,

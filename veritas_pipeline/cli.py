@@ -22,15 +22,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dry-run", action="store_true", help="report the plan, write nothing")
     parser.add_argument("--groups", nargs="+", choices=GROUPS, metavar="GROUP",
                         help=f"only these groups (default: all): {', '.join(GROUPS)}")
+    parser.add_argument("--log-level", default="WARNING", help="Dagster console log level (default WARNING)")
     args = parser.parse_args(argv)
 
     from .definitions import defs
 
     groups = args.groups or list(GROUPS)
     job = defs.resolve_job_def("full_sync")
+    run_config = dry_run_config(groups) if args.dry_run else {}
+    run_config["loggers"] = {"console": {"config": {"log_level": args.log_level}}}
     result = job.execute_in_process(
         instance=DagsterInstance.get(),
-        run_config=dry_run_config(groups) if args.dry_run else None,
+        run_config=run_config,
         asset_selection=[AssetKey(group) for group in groups],
         raise_on_error=False,
         tags={"veritas/trigger": "cli"},
@@ -40,9 +43,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def print_summary(result, groups: list[str], dry_run: bool) -> None:
-    columns = ("in_production", *SUMMARY_COUNTERS, "seconds")
+    counters = ("planned_creates", "planned_updates", *SUMMARY_COUNTERS[2:]) if dry_run else SUMMARY_COUNTERS
+    columns = ("in_production", *counters, "seconds")
     print(f"\nveritas-sync {'dry run' if dry_run else 'run'} {result.run_id}")
-    print(f"{'group':<24}" + "".join(f"{name:>14}" for name in columns))
+    print(f"{'group':<24}" + "".join(f"{name.replace('planned_', 'would '):>14}" for name in columns))
     totals = dict.fromkeys(columns, 0.0)
     for group in groups:
         materializations = result.asset_materializations_for_node(group)

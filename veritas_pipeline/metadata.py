@@ -66,6 +66,8 @@ def group_metadata(report: GroupReport) -> dict[str, Any]:
         "dry_run": report.dry_run,
         "models": MetadataValue.md(model_table(report)),
         **{counter: report.total(counter) for counter in COUNTERS},
+        "planned_creates": report.total("planned_creates"),
+        "planned_updates": report.total("planned_updates"),
         "seconds_load": round(report.seconds["load"], 2),
         "seconds_plan": round(report.seconds["plan"], 2),
         "seconds_apply": round(report.seconds["apply"], 2),

@@ -1,7 +1,5 @@
 """Dagster resources: the two Nautobot instances and the sync engine built on them."""
 
-from __future__ import annotations
-
 from typing import Optional
 
 from dagster import ConfigurableResource, InitResourceContext, ResourceDependency

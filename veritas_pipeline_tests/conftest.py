@@ -1,0 +1,145 @@
+"""Fixtures for tests against the live local stack (scripts/stack up), and small independent helpers.
+
+The helpers here talk to Nautobot with plain `requests`, not through the engine under test, so that a
+test's view of both instances does not share the engine's bugs.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+from dagster import DagsterInstance, materialize
+
+REPO = Path(__file__).resolve().parents[1]
+STACK_DIR = Path(os.environ.get("VERITAS_STACK_DIR", REPO / ".stack"))
+SEED = os.environ.get("VERITAS_STACK_SEED", "veritas")
+
+
+def read_stack_env() -> dict[str, str]:
+    env_file = STACK_DIR / "stack.env"
+    if not env_file.exists():
+        raise RuntimeError(f"{env_file} is missing: start the local stack with `scripts/stack up` "
+                           "(scripts/test does it for you)")
+    values = {}
+    for line in env_file.read_text().splitlines():
+        if line.startswith("export ") and "=" in line:
+            key, value = line[len("export "):].split("=", 1)
+            values[key] = value
+    return values
+
+
+class Api:
+    """A minimal REST client for assertions and for changing production behind the sync's back."""
+
+    def __init__(self, url: str, token: str):
+        self.url = url.rstrip("/") + "/api"
+        self.session = requests.Session()
+        self.session.headers.update({"Authorization": f"Token {token}", "Accept": "application/json"})
+
+    def get(self, path: str, **params) -> dict:
+        response = self.session.get(f"{self.url}/{path.strip('/')}/", params=params, timeout=60)
+        response.raise_for_status()
+        return response.json()
+
+    def all(self, path: str, **params) -> list[dict]:
+        params = {"limit": 1000, "depth": 0, "exclude_m2m": "false", **params}
+        page = self.get(path, **params)
+        rows = list(page["results"])
+        while page.get("next"):
+            response = self.session.get(page["next"], timeout=60)
+            response.raise_for_status()
+            page = response.json()
+            rows.extend(page["results"])
+        return rows
+
+    def count(self, path: str, **params) -> int:
+        return self.get(path, limit=1, **params)["count"]
+
+    def write(self, method: str, path: str, body) -> requests.Response:
+        return self.session.request(method, f"{self.url}/{path.strip('/')}/", json=body, timeout=120)
+
+
+@dataclass(frozen=True)
+class StackInfo:
+    env: dict
+
+    @property
+    def production(self) -> Api:
+        """Production with the admin token: tests change production through it."""
+        return Api(self.env["PRODUCTION_NAUTOBOT_URL"], self.env["PRODUCTION_NAUTOBOT_ADMIN_TOKEN"])
+
+    @property
+    def veritas(self) -> Api:
+        return Api(self.env["VERITASBOT_URL"], self.env["VERITASBOT_ADMIN_TOKEN"])
+
+
+def stack_command(*args: str) -> None:
+    subprocess.run([sys.executable, str(REPO / "stack" / "stackctl.py"), *args], check=True)
+
+
+@pytest.fixture(scope="session")
+def stack() -> StackInfo:
+    stack_command("up", "--seed", SEED)
+    return StackInfo(read_stack_env())
+
+
+@pytest.fixture(scope="module")
+def fresh_stack(stack: StackInfo) -> StackInfo:
+    """Both instances back in their freshly seeded state (a database clone: seconds)."""
+    stack_command("reset", "--seed", SEED)
+    return StackInfo(read_stack_env())
+
+
+def production_sql(sql: str) -> None:
+    """Change production's database directly, past the API's validation (as old data would be)."""
+    url = read_stack_env()["VERITAS_STACK_PG_URL"] + "/production"
+    subprocess.run(["psql", url, "-v", "ON_ERROR_STOP=1", "-qc", sql], check=True)
+
+
+def sync_resource(state_db: Path, **overrides):
+    """A SyncResource on the live stack, with the pipeline's read-only production token."""
+    from veritas_pipeline.resources import NautobotResource, SyncResource
+
+    env = read_stack_env()
+    return SyncResource(
+        production=NautobotResource(url=env["PRODUCTION_NAUTOBOT_URL"], token=env["PRODUCTION_NAUTOBOT_TOKEN"]),
+        veritas=NautobotResource(url=env["VERITASBOT_URL"], token=env["VERITASBOT_TOKEN"]),
+        state_db_url=f"sqlite:///{state_db}",
+        **overrides,
+    )
+
+
+def run_sync(state_db: Path, groups: list[str] | None = None, dry_run: bool = False, **overrides):
+    """Materialize sync groups through Dagster, as an operator would; returns the run result."""
+    from veritas_pipeline.assets import group_assets
+    from veritas_pipeline.engine.registry import GROUPS
+    from veritas_pipeline.jobs import dry_run_config
+
+    groups = groups or list(GROUPS)
+    return materialize(
+        group_assets,
+        selection=groups,
+        resources={"sync": sync_resource(state_db, **overrides)},
+        run_config=dry_run_config(groups) if dry_run else None,
+        instance=DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+
+
+def group_metadata(result, group: str) -> dict:
+    materializations = result.asset_materializations_for_node(group)
+    assert materializations, f"group {group} did not materialize"
+    return {key: value.value for key, value in materializations[-1].metadata.items()}
+
+
+def total(result, counter: str) -> int:
+    from veritas_pipeline.engine.registry import GROUPS
+
+    return sum(group_metadata(result, group)[counter] for group in GROUPS
+               if result.asset_materializations_for_node(group))

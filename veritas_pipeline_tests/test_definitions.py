@@ -1,0 +1,47 @@
+"""The Dagster code location: it loads without a network, and its asset graph matches the snapshot.
+
+When the graph changes on purpose, regenerate the snapshot with
+`VERITAS_UPDATE_SNAPSHOT=1 scripts/test veritas_pipeline_tests/test_definitions.py` and review the diff.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from veritas_pipeline.definitions import defs
+from veritas_pipeline.engine.registry import GROUPS, group_dependencies
+
+SNAPSHOT = Path(__file__).parent / "snapshots" / "asset_graph.json"
+
+
+def asset_graph() -> dict:
+    graph = defs.resolve_asset_graph()
+    assets = {}
+    for key in sorted(graph.get_all_asset_keys(), key=lambda k: k.to_user_string()):
+        node = graph.get(key)
+        assets[key.to_user_string()] = {
+            "group": node.group_name,
+            "deps": sorted(parent.to_user_string() for parent in node.parent_keys),
+            "checks": sorted(check.name for check in node.check_keys),
+        }
+    jobs = sorted(job.name for job in defs.resolve_all_job_defs() if not job.name.startswith("__"))
+    return {"assets": assets, "jobs": jobs}
+
+
+def test_asset_graph_matches_the_snapshot():
+    current = asset_graph()
+    if os.environ.get("VERITAS_UPDATE_SNAPSHOT"):
+        SNAPSHOT.write_text(json.dumps(current, indent=2, sort_keys=True) + "\n")
+    assert current == json.loads(SNAPSHOT.read_text())
+
+
+def test_every_group_is_an_asset_depending_only_on_earlier_groups():
+    assets = asset_graph()["assets"]
+    assert list(assets) == sorted(GROUPS)
+    for group in GROUPS:
+        deps = assets[group]["deps"]
+        assert deps == sorted(group_dependencies(group))
+        assert all(GROUPS.index(dep) < GROUPS.index(group) for dep in deps)
+        assert group == "foundation" or "foundation" in deps
