@@ -17,7 +17,7 @@ export PATH="$REPO/.venv/bin:$PATH"
 scripts/stack up
 set -a
 # shellcheck disable=SC1091
-source .stack/stack.env
+source "${VERITAS_STACK_DIR:-$REPO/.stack}/stack.env"
 set +a
 
 export DAGSTER_HOME="$REPO/.dagster"

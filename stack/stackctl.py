@@ -31,6 +31,7 @@ NAUTOBOT_VERSION = "3.2.7"
 NAUTOBOT_REQUIREMENTS = [f"nautobot=={NAUTOBOT_VERSION}", "factory-boy~=3.3.3", "faker>=40,<41"]
 DEFAULT_SEED = "veritas"
 TEMPLATE_DB = "nautobot_template"
+SEEDING_REDIS_DB = 4  # migrations, seeds and token scripts; the servers use 0-1 and 2-3
 STACK_CODE = Path(__file__).resolve().parent
 REPO = STACK_CODE.parent
 
@@ -231,7 +232,7 @@ class Stack:
                            capture_output=True)
 
     # ------------------------------------------------------------------ Nautobot
-    def nautobot_env(self, database: str, redis_db: int = 4) -> dict:
+    def nautobot_env(self, database: str, redis_db: int = SEEDING_REDIS_DB) -> dict:
         root = self.home / "nautobot" / database
         root.mkdir(parents=True, exist_ok=True)
         return {
@@ -287,6 +288,7 @@ class Stack:
                 and self.db_exists(ver_tpl) and self.db_comment(ver_tpl) == label:
             return
         started = time.monotonic()
+        self.flush_cache(SEEDING_REDIS_DB)
         work_prod, work_ver = f"{prod_tpl}_build", f"{ver_tpl}_build"
         self.clone_db(TEMPLATE_DB, work_prod)
         self.clone_db(TEMPLATE_DB, work_ver)
@@ -305,10 +307,18 @@ class Stack:
             self.set_db_comment(final, label)
         self.step(f"seeded in {time.monotonic() - started:.0f} s")
 
+    def flush_cache(self, redis_db: int) -> None:
+        """Nautobot caches custom fields and content types in Redis, not per database: a cloned database
+        must not meet the cache of the one it replaced."""
+        for db in (redis_db, redis_db + 1):
+            subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", str(self.redis_port), "-n", str(db), "flushdb"],
+                           capture_output=True, check=True)
+
     def restore_instances(self, seed: str, scale: int) -> None:
         for instance in self.instances:
             self.clone_db(self.seeded_template_name(instance, seed, scale), instance.name)
             self.set_db_comment(instance.name, self.state_label(seed, scale))
+            self.flush_cache(instance.redis_db)
         self.create_tokens()
 
     def create_tokens(self) -> None:

@@ -50,7 +50,7 @@ def test_veritas_holds_the_simulated_discovery_state(fresh_stack: StackInfo):
     for tag in DISCOVERY_TAGS:
         tagged = veritas.count("dcim/devices", tags=tag) + veritas.count("virtualization/virtual-machines", tags=tag)
         assert tagged > 0, f"nothing in VeritasBot carries {tag!r}"
-    discovered_devices = veritas.all("dcim/devices", tags=list(DISCOVERY_TAGS))
+    discovered_devices = [device for tag in DISCOVERY_TAGS for device in veritas.all("dcim/devices", tags=tag)]
     assert any(device["rack"] for device in discovered_devices), "no discovered device sits in a rack"
     assert {device["location"]["id"] for device in discovered_devices}, "no discovered device has a location"
 

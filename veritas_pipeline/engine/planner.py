@@ -80,6 +80,7 @@ class ModelPlan:
     adopted: dict[str, str] = field(default_factory=dict)  # production id -> VeritasBot id
     unchanged: int = 0
     orphans: list[tuple[str, str]] = field(default_factory=list)  # (VeritasBot id, name), carry the sync tag
+    deferred: list[Write] = field(default_factory=list)  # updates written once the whole group exists
 
     @property
     def creates(self) -> list[Write]:
@@ -187,8 +188,11 @@ class Planner:
             veritas_id = element.keys["uid"]
             if element.action == "create":
                 changed.add(veritas_id)
-                plan.writes.append(self._create(spec, production_of[veritas_id], veritas_id,
-                                                desired_by_id[veritas_id]))
+                create = self._create(spec, production_of[veritas_id], veritas_id, desired_by_id[veritas_id])
+                plan.writes.append(create)
+                follow_up = self._deferred_update(spec, create, desired_by_id[veritas_id])
+                if follow_up:
+                    plan.deferred.append(follow_up)
             elif element.action == "update":
                 changed.add(veritas_id)
                 write = self._update(spec, production_of[veritas_id], veritas_id, desired_by_id[veritas_id],
@@ -331,14 +335,27 @@ class Planner:
     def _create(self, spec: ModelSpec, production_id: str, veritas_id: str, desired: dict) -> Write:
         body = {"id": veritas_id}
         for field_name, value in desired.items():
-            if value is UNRESOLVED:
+            if value is UNRESOLVED or field_name in spec.deferred:
                 continue
             body[field_name] = value
-        if spec.tags:
-            body["tags"] = [*({"id": tag} for tag in desired.get("tags", [])), {"name": self.policy.sync_tag}]
+        if spec.tags and "tags" not in spec.deferred:
+            body["tags"] = self._tags_to_write(desired["tags"])
         changes = {name: (None, value) for name, value in body.items() if name != "id"}
         return Write(spec.label, "create", veritas_id, production_id,
                      self.catalog.display(Side.PRODUCTION, spec.label, production_id), body, changes)
+
+    def _tags_to_write(self, tag_ids) -> list[dict]:
+        return [*({"id": tag} for tag in tag_ids), {"name": self.policy.sync_tag}]
+
+    def _deferred_update(self, spec: ModelSpec, create: Write, desired: dict) -> Write | None:
+        values = {name: desired[name] for name in spec.deferred
+                  if desired.get(name) is not None and desired[name] is not UNRESOLVED}
+        if "tags" in values:
+            values["tags"] = self._tags_to_write(values["tags"])
+        if not values:
+            return None
+        return Write(spec.label, "update", create.veritas_id, create.production_id, create.name,
+                     {"id": create.veritas_id, **values}, {name: (None, value) for name, value in values.items()})
 
     def _update(self, spec: ModelSpec, production_id: str, veritas_id: str, desired: dict, row: dict,
                 plan: ModelPlan, adopted: bool) -> Write | None:
@@ -375,7 +392,7 @@ class Planner:
             return sorted(set(want) | set(row.get(field_name) or ()))
         if field_name == "tags":
             kept = {ref_id(tag) for tag in row.get("tags") or ()} & self.discovery_tag_ids
-            return [*({"id": tag} for tag in sorted(set(want) | kept)), {"name": self.policy.sync_tag}]
+            return self._tags_to_write(sorted(set(want) | kept))
         return want
 
     def _carries_sync_tag(self, row: dict) -> bool:

@@ -56,6 +56,9 @@ class ModelSpec:
     tags: bool = False  # carries extras.Tag through TaggedItem (so also the sync tag)
     custom_fields: bool = False
     required: tuple[str, ...] = ()  # references without which the object cannot be written
+    # Fields that can only be set once later models of the group exist: left out of the create, then
+    # written by an update at the end of the group (a select custom field's default needs its choices).
+    deferred: tuple[str, ...] = ()
     safe: tuple[str, ...] = ()  # fields besides COMMON_SAFE_FIELDS safe on a discovery-touched object
     discovery_holder: bool = False  # discovery-touched when it holds discovered devices or VMs
 
@@ -95,7 +98,7 @@ def _model(label: str, endpoint: str, group: str | None, key: str | tuple[str, .
         key = tuple(key.split())
     for mapping in ("refs", "m2m", "generic"):
         options[mapping] = MappingProxyType(dict(options.get(mapping, {})))
-    for names in ("union", "unordered", "decimals", "required", "safe"):
+    for names in ("union", "unordered", "decimals", "required", "safe", "deferred"):
         if isinstance(options.get(names), str):
             options[names] = tuple(options[names].split())
     return ModelSpec(label=label, endpoint=endpoint, group=group, key=key, fields=tuple(fields.split()), **options)
@@ -124,7 +127,7 @@ _SYNCED = [
     _model("extras.customfield", "extras/custom-fields", "foundation", "key",
            "label type grouping description required default weight validation_minimum validation_maximum "
            "validation_regex advanced_ui filter_logic scope_filter", union="content_types",
-           safe="label grouping weight advanced_ui"),
+           safe="label grouping weight advanced_ui", deferred="default"),
     _model("extras.customfieldchoice", "extras/custom-field-choices", "foundation", "custom_field value",
            "weight", refs={"custom_field": "extras.customfield"}, required="custom_field", safe="weight"),
     _model(STATUS, "extras/statuses", "foundation", "name", "color description", union="content_types",
@@ -274,13 +277,14 @@ _SYNCED = [
            refs={"contact": "extras.contact", "team": "extras.team", "role": ROLE, "status": STATUS},
            generic={"associated_object_id": "associated_object_type"}, custom_fields=True,
            required="role status associated_object_id", safe="status"),
-    # 11 cabling: written only when both endpoints resolve in VeritasBot (they are often discovered)
+    # 11 cabling: written only when both endpoints resolve in VeritasBot (they are often discovered).
+    # Tags are deferred: Nautobot 3.2's CableSerializer.create skips the tagging mixin and drops them.
     _model("dcim.cable", "dcim/cables", "cabling",
            "termination_a_type termination_a_id termination_b_type termination_b_id",
            "type label color length length_unit", refs={"status": STATUS, "cable_type": "dcim.cabletype"},
            generic={"termination_a_id": "termination_a_type", "termination_b_id": "termination_b_type"},
            **METADATA, required="status termination_a_id termination_b_id", safe="label color length length_unit",
-           decimals="length"),
+           decimals="length", deferred="tags"),
 ]
 
 # Discovered (or built-in) data: never written, only resolved by natural key.
@@ -333,7 +337,7 @@ def validate_registry() -> None:
             target_group = MODELS[target].group
             if target_group is not None and order[target_group] > order[spec.group]:
                 raise ValueError(f"{spec.label}.{name} references {target}, which syncs in a later group")
-        for name in (*spec.key, *spec.required, *spec.safe):
+        for name in (*spec.key, *spec.required, *spec.safe, *spec.deferred):
             if name not in spec.compared_fields and name not in spec.key:
                 raise ValueError(f"{spec.label}: {name!r} is not one of its fields")
         if spec.tree and spec.refs.get(spec.tree) != spec.label:

@@ -106,10 +106,13 @@ class SyncEngine:
         tags = [tag for tag in self.policy.discovery_tags if tag in present]
         if not tags:
             return holders
-        for device in self.veritas.list("dcim/devices", tags=tags, exclude_m2m="true"):
+        # One read per tag: several values of Nautobot's `tags` filter must all match (AND).
+        devices = [device for tag in tags for device in self.veritas.list("dcim/devices", tags=tag, exclude_m2m="true")]
+        for device in devices:
             holders["dcim.location"].add(ref_id(device.get("location")))
             holders["dcim.rack"].add(ref_id(device.get("rack")))
-        machines = self.veritas.list("virtualization/virtual-machines", tags=tags, exclude_m2m="true")
+        machines = [machine for tag in tags
+                    for machine in self.veritas.list("virtualization/virtual-machines", tags=tag, exclude_m2m="true")]
         clusters = self.catalog.rows(Side.VERITAS, "virtualization.cluster") if machines else {}
         for machine in machines:
             cluster = clusters.get(ref_id(machine.get("cluster")) or "")
@@ -141,11 +144,21 @@ class SyncEngine:
         self._ensure_sync_tag(dry_run)
         planner = self.planner()
         report.seconds["load"] += time.monotonic() - started
+        deferred: list[tuple[ModelSpec, ModelReport, ModelPlan]] = []
         for spec in models_of_group(group):
             if production_ids is not None and spec.label not in production_ids:
                 continue
-            self._sync_model(spec, planner, report, dry_run,
-                             None if production_ids is None else production_ids[spec.label])
+            model, plan = self._sync_model(spec, planner, report, dry_run,
+                                           None if production_ids is None else production_ids[spec.label])
+            if plan.deferred:
+                deferred.append((spec, model, plan))
+        for spec, model, plan in deferred:
+            failed = {failure.object_id for failure in report.failures}
+            writes = [write for write in plan.deferred if write.veritas_id not in failed]
+            report.writes.extend(writes)
+            model.planned_updates += len(writes)
+            if not dry_run:
+                self._apply(spec, writes, plan, model, report, planner)
         report.requests = {"production": self.production.requests_made, "veritas": self.veritas.requests_made}
         if self.state:
             self.state.record_conflicts(self.run_id, group, report.conflicts)
@@ -154,7 +167,7 @@ class SyncEngine:
         return report
 
     def _sync_model(self, spec: ModelSpec, planner: Planner, report: GroupReport, dry_run: bool,
-                    production_ids: set[str] | None) -> None:
+                    production_ids: set[str] | None) -> tuple[ModelReport, ModelPlan]:
         started = time.monotonic()
         loaded_before = self.catalog.load_seconds
         self.catalog.rows(Side.PRODUCTION, spec.label)
@@ -167,27 +180,32 @@ class SyncEngine:
         model = ModelReport(spec.label, plan.production_count, plan.veritas_count, unchanged=plan.unchanged,
                             adopted=len(plan.adopted), pending=len({p.production_id for p in plan.pending}),
                             conflicts=len(plan.conflicts), orphans=len(plan.orphans),
-                            planned_creates=len(plan.creates), planned_updates=len(plan.updates))
+                            planned_creates=len(plan.creates), planned_updates=len(plan.updates),
+                            failed=len(plan.failures))
         report.models.append(model)
         report.conflicts.extend(plan.conflicts)
         report.pending.extend(plan.pending)
         report.orphans.extend((spec.label, veritas_id, name) for veritas_id, name in plan.orphans)
         report.writes.extend(plan.writes)
         report.failures.extend(plan.failures)
-        model.failed = len(plan.failures)
         if self.state and not dry_run:
             self.state.remember_adoptions(spec.label, plan.adopted)
-        if dry_run or not plan.writes:
-            return
+        if not dry_run:
+            self._apply(spec, plan.writes, plan, model, report, planner)
+        return model, plan
 
+    def _apply(self, spec: ModelSpec, writes: list[Write], plan: ModelPlan, model: ModelReport,
+               report: GroupReport, planner: Planner) -> None:
+        if not writes:
+            return
         started = time.monotonic()
-        result = self.applier.apply(spec, plan.writes)
+        result = self.applier.apply(spec, writes)
         report.seconds["apply"] += time.monotonic() - started
         self.catalog.record_written(spec.label, [row for _write, row in result.done])
         for failure in result.failed:
             planner.mark_unavailable(spec.label, self._production_id(plan, failure.object_id), "failed")
-        model.created = sum(1 for write, _row in result.done if write.action == "create")
-        model.updated = sum(1 for write, _row in result.done if write.action == "update")
+        model.created += sum(1 for write, _row in result.done if write.action == "create")
+        model.updated += sum(1 for write, _row in result.done if write.action == "update")
         model.failed += len(result.failed)
         report.failures.extend(result.failed)
         if self.state:
