@@ -53,6 +53,8 @@ class ModelSpec:
     unordered: tuple[str, ...] = ()  # plain list fields whose order carries no meaning
     decimals: tuple[str, ...] = ()  # decimal fields, compared by value ("1.50" equals "1.5")
     tree: str | None = None  # self-referencing parent field: written parents first, level by level
+    # Reference to the node's type, a tree itself: a node's type must sit under its parent's type.
+    tree_type: str | None = None
     tags: bool = False  # carries extras.Tag through TaggedItem (so also the sync tag)
     custom_fields: bool = False
     required: tuple[str, ...] = ()  # references without which the object cannot be written
@@ -162,7 +164,8 @@ _SYNCED = [
            "description comments time_zone facility asn physical_address shipping_address latitude longitude "
            "contact_name contact_phone contact_email",
            refs={"parent": LOCATION, "location_type": "dcim.locationtype", "status": STATUS, "tenant": TENANT},
-           tree="parent", **METADATA, required="location_type status", discovery_holder=True,
+           tree="parent", tree_type="location_type", **METADATA, required="location_type status",
+           discovery_holder=True,
            decimals="latitude longitude",
            safe="facility time_zone physical_address shipping_address latitude longitude contact_name "
                 "contact_phone contact_email"),
@@ -342,6 +345,9 @@ def validate_registry() -> None:
                 raise ValueError(f"{spec.label}: {name!r} is not one of its fields")
         if spec.tree and spec.refs.get(spec.tree) != spec.label:
             raise ValueError(f"{spec.label}: tree field {spec.tree!r} must reference the model itself")
+        if spec.tree_type and not (spec.tree and spec.tree_type in spec.refs
+                                   and MODELS[spec.refs[spec.tree_type]].tree):
+            raise ValueError(f"{spec.label}: tree type {spec.tree_type!r} must reference a tree model from a tree")
 
 
 validate_registry()
