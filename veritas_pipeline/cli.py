@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from dagster import AssetKey, DagsterInstance
+from dagster import AssetCheckKey, AssetKey, DagsterInstance
 
 from .assets import WRITE_FAILURES_CHECK
 from .engine.registry import GROUPS
@@ -28,13 +28,16 @@ def main(argv: list[str] | None = None) -> int:
     from .definitions import defs
 
     groups = args.groups or list(GROUPS)
+    assets = {AssetKey(group) for group in groups}
+    # A dry run changes nothing in VeritasBot, so only the sync's own check runs; a real run adds the
+    # groups' data-quality checks.
+    checks = {AssetCheckKey(asset, WRITE_FAILURES_CHECK) for asset in assets} if args.dry_run else None
     job = defs.resolve_job_def("full_sync")
     run_config = dry_run_config(groups) if args.dry_run else {}
     run_config["loggers"] = {"console": {"config": {"log_level": args.log_level}}}
-    result = job.execute_in_process(
+    result = job.get_subset(asset_selection=assets, asset_check_selection=checks).execute_in_process(
         instance=DagsterInstance.get(),
         run_config=run_config,
-        asset_selection=[AssetKey(group) for group in groups],
         raise_on_error=False,
         tags={"veritas/trigger": "cli"},
     )
@@ -51,7 +54,7 @@ def print_summary(result, groups: list[str], dry_run: bool) -> None:
     for group in groups:
         materializations = result.asset_materializations_for_node(group)
         if not materializations:
-            print(f"{group:<24}  not run (an upstream group failed)")
+            print(f"{group:<24}  not run (an upstream group or a blocking check failed)")
             continue
         metadata = {key: value.value for key, value in materializations[-1].metadata.items()}
         metadata["seconds"] = sum(metadata.get(f"seconds_{phase}", 0) for phase in ("load", "plan", "apply"))
@@ -61,6 +64,10 @@ def print_summary(result, groups: list[str], dry_run: bool) -> None:
         if metadata.get("failed"):
             print(f"{'':<24}  {WRITE_FAILURES_CHECK}: see the failures table of this materialization")
     print(f"{'total':<24}" + "".join(f"{totals[name]:>14.4g}" for name in columns))
+    for evaluation in result.get_asset_check_evaluations():
+        if not evaluation.passed:
+            print(f"check {evaluation.asset_key.to_user_string()}/{evaluation.check_name} failed "
+                  f"({evaluation.severity.value}): {evaluation.description or 'see the Dagster UI'}")
     print("run succeeded" if result.success else "run FAILED: see the Dagster UI (scripts/ui) for details")
 
 

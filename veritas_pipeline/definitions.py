@@ -13,6 +13,7 @@ from pathlib import Path
 from dagster import Definitions, EnvVar, in_process_executor
 
 from .assets import group_assets
+from .checks import quality_checks
 from .jobs import jobs
 from .resources import NautobotResource, SyncResource
 
@@ -39,6 +40,7 @@ sync_resource = SyncResource(
 
 defs = Definitions(
     assets=group_assets,
+    asset_checks=quality_checks,
     jobs=jobs,
     resources={"sync": sync_resource},
     # One process per run: the engine reads each model once and shares it across groups.

@@ -1,10 +1,11 @@
-"""Jobs: the full sync, its dry run, and one job per group for targeted runs."""
+"""Jobs: the full sync, its dry run, and the data-quality checks alone."""
 
 from __future__ import annotations
 
 from dagster import AssetSelection, define_asset_job
 
 from .assets import SYNC_ASSET_GROUP
+from .checks import QUALITY_CHECK_KEYS
 from .engine.registry import GROUPS
 
 # Runs that write to VeritasBot carry this tag; dagster.yaml lets one such run at a time proceed.
@@ -21,8 +22,16 @@ full_sync_job = define_asset_job(
     "full_sync", selection=all_groups, tags=WRITER_TAG,
     description="Every sync group, in dependency order: production Nautobot to VeritasBot.")
 
+# A dry run leaves VeritasBot as it is: judging it would only repeat the last run's verdict, and a blocking
+# failure would stop the downstream groups' plans.
 full_sync_dry_run_job = define_asset_job(
-    "full_sync_dry_run", selection=all_groups, config=dry_run_config(),
+    "full_sync_dry_run", selection=all_groups - AssetSelection.checks(*QUALITY_CHECK_KEYS),
+    config=dry_run_config(),
     description="The plan of a full sync, reported per group; writes nothing.")
 
-jobs = [full_sync_job, full_sync_dry_run_job]
+data_quality_job = define_asset_job(
+    "data_quality", selection=AssetSelection.checks(*QUALITY_CHECK_KEYS),
+    description="The data-quality checks of every group on their own, on a fresh read of both instances; "
+                "no sync, writes nothing.")
+
+jobs = [full_sync_job, full_sync_dry_run_job, data_quality_job]

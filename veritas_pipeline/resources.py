@@ -48,6 +48,12 @@ class SyncResource(ConfigurableResource):
                                   "discovery-touched object, replacing the defaults")
     prune_orphans: bool = Field(default=False, description="Delete sync-tagged objects gone from production")
     prune_limit: int = Field(default=50, description="Most orphans deleted in one run")
+    coverage_threshold: float = Field(
+        default=0.95, ge=0, le=1, description="Data-quality check `coverage` warns when a model has a smaller "
+                                              "share of its in-scope production objects in VeritasBot")
+    freshness_max_age_hours: float = Field(
+        default=24.0, gt=0, description="Data-quality check `freshness` warns when a group's last successful "
+                                        "sync is older than this")
 
     _engines: dict = PrivateAttr(default_factory=dict)
 

@@ -1,0 +1,128 @@
+"""Data-quality asset checks: one multi-asset check per sync group, derived from the registry.
+
+They run in the same run as their group's asset, after it, on the run's engine (so they judge what the
+sync loaded and wrote), and on their own (the `data_quality` job, or "Execute" in the UI), on a fresh
+read. Failures that would make downstream groups write on a broken base are blocking ERRORs:
+referential integrity, required fields, uniqueness, hierarchy. The others warn. Every result carries its
+counts and a table of the offending objects. The check logic is in engine/quality.py.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Callable
+
+from dagster import (
+    AssetCheckExecutionContext,
+    AssetCheckKey,
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetKey,
+    MetadataValue,
+    multi_asset_check,
+)
+
+from .engine import quality
+from .engine.quality import GroupData, Outcome
+from .engine.registry import GROUPS, models_of_group
+from .metadata import markdown_table
+from .resources import SyncResource
+
+
+def _has_trees(group: str) -> bool:
+    return any(spec.tree for spec in models_of_group(group))
+
+
+def _has_tags(group: str) -> bool:
+    return any(spec.tags for spec in models_of_group(group))
+
+
+@dataclass(frozen=True)
+class QualityCheck:
+    name: str
+    blocking: bool
+    description: str
+    evaluate: Callable[[GroupData, SyncResource], Outcome]
+    applies: Callable[[str], bool] = lambda group: True
+
+
+QUALITY_CHECKS: tuple[QualityCheck, ...] = (
+    QualityCheck("referential_integrity", True,
+                 "Every reference of a synced object resolves in VeritasBot",
+                 lambda data, sync: quality.referential_integrity(data.group, data.production, data.veritas,
+                                                                  data.references)),
+    QualityCheck("required_fields", True,
+                 "Required fields, and natural-key fields production sets, are set on every synced object",
+                 lambda data, sync: quality.required_fields(data.group, data.fields)),
+    QualityCheck("uniqueness", True,
+                 "No two VeritasBot objects share a natural key (unless production has as many)",
+                 lambda data, sync: quality.uniqueness(data.group, data.production, data.veritas)),
+    QualityCheck("hierarchy", True,
+                 "Trees have no cycles, no missing parents, no orphaned subtrees, and allowed types",
+                 lambda data, sync: quality.hierarchy(data.group, data.trees, data.types), _has_trees),
+    QualityCheck("tag_consistency", False,
+                 "Objects the sync created or updated carry the sync tag; nothing production lacks carries it",
+                 lambda data, sync: quality.tag_consistency(data.group, data.production, data.veritas), _has_tags),
+    QualityCheck("discovery_consistency", False,
+                 "Objects carrying the sync tag and a discovery tag, listed; warns on those the sync created",
+                 lambda data, sync: quality.discovery_consistency(data.group, data.production, data.veritas),
+                 _has_tags),
+    QualityCheck("coverage", False,
+                 "Share of in-scope production objects present in VeritasBot, per model",
+                 lambda data, sync: quality.coverage(data.group, data.production, sync.coverage_threshold)),
+    QualityCheck("freshness", False,
+                 "Time since the group's last successful sync",
+                 lambda data, sync: quality.freshness(data.group, data.last_successful_sync(),
+                                                      datetime.now(timezone.utc),
+                                                      timedelta(hours=sync.freshness_max_age_hours))),
+)
+
+
+def group_quality_checks(group: str) -> tuple[QualityCheck, ...]:
+    return tuple(check for check in QUALITY_CHECKS if check.applies(group))
+
+
+def _metadata(outcome: Outcome) -> dict:
+    metadata = {"offending": len(outcome.findings), **outcome.counts}
+    if outcome.findings:
+        metadata["objects"] = MetadataValue.md(markdown_table(
+            ["model", "id", "name", "problem"],
+            [[finding.label, finding.object_id, finding.name, finding.problem] for finding in outcome.findings]))
+    if outcome.per_model is not None:
+        metadata["models"] = MetadataValue.md(markdown_table(list(outcome.per_model.columns),
+                                                             outcome.per_model.values.tolist()))
+    return metadata
+
+
+def build_group_checks(group: str):
+    checks = {check.name: check for check in group_quality_checks(group)}
+
+    @multi_asset_check(
+        name=f"{group}_data_quality",
+        specs=[AssetCheckSpec(check.name, asset=group, blocking=check.blocking, description=check.description)
+               for check in checks.values()],
+        can_subset=True,
+        description=f"Data-quality checks of sync group '{group}' in VeritasBot",
+    )
+    def _data_quality(context: AssetCheckExecutionContext, sync: SyncResource):
+        # With the sync in this run: its engine, holding what it loaded and wrote. Alone: a fresh read.
+        engine = sync.engine(context.run.run_id)
+        data = GroupData(engine.catalog, engine.policy, engine.state, group)
+        selected = {key.name for key in context.selected_asset_check_keys}
+        for check in checks.values():
+            if check.name not in selected:
+                continue
+            outcome = check.evaluate(data, sync)
+            severity = AssetCheckSeverity.ERROR if check.blocking else AssetCheckSeverity.WARN
+            if not outcome.passed:
+                log = context.log.error if check.blocking else context.log.warning
+                log(f"{group} {check.name}: {outcome.summary}")
+            yield AssetCheckResult(asset_key=AssetKey(group), check_name=check.name, passed=outcome.passed,
+                                   severity=severity, description=outcome.summary, metadata=_metadata(outcome))
+
+    return _data_quality
+
+
+quality_checks = [build_group_checks(group) for group in GROUPS]
+QUALITY_CHECK_KEYS = [AssetCheckKey(AssetKey(group), check.name)
+                      for group in GROUPS for check in group_quality_checks(group)]
