@@ -102,6 +102,12 @@ def production_sql(sql: str) -> None:
     subprocess.run(["psql", url, "-v", "ON_ERROR_STOP=1", "-qc", sql], check=True)
 
 
+def veritas_sql(sql: str) -> None:
+    """Change VeritasBot's database directly, past the API's validation (breakage the API would refuse)."""
+    url = read_stack_env()["VERITAS_STACK_PG_URL"] + "/veritas"
+    subprocess.run(["psql", url, "-v", "ON_ERROR_STOP=1", "-qc", sql], check=True)
+
+
 def sync_resource(state_db: Path, **overrides):
     """A SyncResource on the live stack, with the pipeline's read-only production token."""
     from veritas_pipeline.resources import NautobotResource, SyncResource
@@ -130,6 +136,42 @@ def run_sync(state_db: Path, groups: list[str] | None = None, dry_run: bool = Fa
         instance=DagsterInstance.ephemeral(),
         raise_on_error=False,
     )
+
+
+def pipeline_job(state_db: Path, name: str, **overrides):
+    """One of the code location's jobs, bound to the live stack and a test state database."""
+    from dagster import Definitions
+
+    from veritas_pipeline.definitions import defs
+
+    return Definitions(assets=defs.assets, asset_checks=defs.asset_checks, jobs=defs.jobs,
+                       resources={"sync": sync_resource(state_db, **overrides)}).resolve_job_def(name)
+
+
+def run_full_sync(state_db: Path, groups: list[str] | None = None, **overrides):
+    """The full_sync job (sync groups and their data-quality checks in one run), optionally some groups."""
+    from dagster import AssetKey
+
+    return pipeline_job(state_db, "full_sync", **overrides).execute_in_process(
+        instance=DagsterInstance.ephemeral(), raise_on_error=False,
+        asset_selection=[AssetKey(group) for group in groups] if groups else None)
+
+
+def run_checks(state_db: Path, groups: list[str] | None = None, **overrides):
+    """The data_quality job (the checks on their own, a fresh read, no sync), optionally some groups'."""
+    from veritas_pipeline.checks import QUALITY_CHECK_KEYS
+
+    job = pipeline_job(state_db, "data_quality", **overrides)
+    if groups:
+        job = job.get_subset(asset_check_selection={key for key in QUALITY_CHECK_KEYS
+                                                    if key.asset_key.path[0] in groups})
+    return job.execute_in_process(instance=DagsterInstance.ephemeral(), raise_on_error=False)
+
+
+def check_results(result) -> dict[tuple[str, str], object]:
+    """(group, check name) -> the run's evaluation of that check."""
+    return {(evaluation.asset_key.path[0], evaluation.check_name): evaluation
+            for evaluation in result.get_asset_check_evaluations()}
 
 
 def group_metadata(result, group: str) -> dict:
