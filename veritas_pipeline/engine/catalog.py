@@ -1,6 +1,7 @@
 """What the two instances hold, and how an object of one is identified in the other.
 
-The catalog loads each model's rows from each side once per run, on first use, and answers:
+The catalog loads each model's rows from each side once per run, on first use (in an incremental run,
+production rows are read by id as they are needed, except for models planned whole), and answers:
 - the natural key of any row (references resolved recursively on the row's own side);
 - the VeritasBot id of a production object: the same UUID when it is there, else the object that has
   the same natural key (adopted), else none (the sync will create it under its production UUID);
@@ -10,9 +11,10 @@ The catalog loads each model's rows from each side once per run, on first use, a
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Callable
+from typing import Any, Callable, Iterable, Iterator
 
 from .client import NautobotClient
 from .registry import MODELS, ModelSpec
@@ -42,9 +44,10 @@ class Catalog:
     """Rows of every model on both sides, loaded lazily, plus natural keys and identities."""
 
     def __init__(self, production: NautobotClient, veritas: NautobotClient,
-                 adoptions: Callable[[str], dict[str, str]] | None = None):
+                 adoptions: Callable[[str], dict[str, str]] | None = None, production_by_id: bool = False):
         self.clients = {Side.PRODUCTION: production, Side.VERITAS: veritas}
-        self._rows: dict[tuple[Side, str], dict[str, dict]] = {}
+        self.production_by_id = production_by_id
+        self._rows: dict[tuple[Side, str], Mapping[str, dict]] = {}
         self._keys: dict[tuple[Side, str], dict[str, Any]] = {}
         self._key_index: dict[str, dict[Any, list[str]]] = {}
         self._identities: dict[str, dict[str, Identity]] = {}
@@ -53,19 +56,35 @@ class Catalog:
         self.load_seconds = 0.0
 
     # ---------------------------------------------------------------- rows
-    def rows(self, side: Side, label: str) -> dict[str, dict]:
+    def rows(self, side: Side, label: str) -> Mapping[str, dict]:
         cache_key = (side, label)
         if cache_key not in self._rows:
-            started = time.monotonic()
-            rows = self.clients[side].list(MODELS[label].endpoint)
-            self._rows[cache_key] = {row["id"]: row for row in rows}
-            self.load_seconds += time.monotonic() - started
+            if side is Side.PRODUCTION and self.production_by_id:
+                self._rows[cache_key] = _RowsById(lambda ids: self._read(side, label, ids))
+            else:
+                self._load_whole(side, label)
         return self._rows[cache_key]
 
-    def preload(self, side: Side, label: str, rows: list[dict]) -> None:
-        """Seed the cache with rows read elsewhere (an incremental read)."""
-        self._rows[(side, label)] = {row["id"]: row for row in rows}
-        self._forget(label)
+    def load_production(self, label: str, ids: set[str] | None) -> Mapping[str, dict]:
+        """Production rows of a model about to be planned: all of them, or (reading by id) those `ids`."""
+        rows = self.rows(Side.PRODUCTION, label)
+        if isinstance(rows, _RowsById):
+            if ids is None:
+                self._load_whole(Side.PRODUCTION, label)
+            else:
+                rows.fetch(ids)
+        return self.rows(Side.PRODUCTION, label)
+
+    def _load_whole(self, side: Side, label: str) -> None:
+        self._rows[(side, label)] = {row["id"]: row for row in self._read(side, label)}
+
+    def _read(self, side: Side, label: str, ids: set[str] | None = None) -> list[dict]:
+        started = time.monotonic()
+        client, endpoint = self.clients[side], MODELS[label].endpoint
+        try:
+            return client.list(endpoint) if ids is None else client.list_by_ids(endpoint, ids)
+        finally:
+            self.load_seconds += time.monotonic() - started
 
     def _forget(self, label: str) -> None:
         self._keys.pop((Side.PRODUCTION, label), None)
@@ -144,6 +163,32 @@ class Catalog:
                 index.setdefault(self.natural_key(Side.VERITAS, label, object_id), []).append(object_id)
             self._key_index[label] = index
         return self._key_index[label]
+
+
+class _RowsById(Mapping):
+    """Production rows of one model, read by id on first use: an incremental run reads the objects it
+    syncs and those their references need, not whole models. Iterating sees only what was read."""
+
+    def __init__(self, read: Callable[[set[str]], list[dict]]):
+        self._read = read
+        self._found: dict[str, dict] = {}
+        self._absent: set[str] = set()  # not in production (deleted): asked once
+
+    def fetch(self, ids: Iterable[str]) -> None:
+        missing = set(ids) - self._found.keys() - self._absent
+        if missing:
+            self._found.update((row["id"], row) for row in self._read(missing))
+            self._absent |= missing - self._found.keys()
+
+    def __getitem__(self, object_id: str) -> dict:
+        self.fetch([object_id])
+        return self._found[object_id]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._found)
+
+    def __len__(self) -> int:
+        return len(self._found)
 
 
 def _key_is_empty(key: Any) -> bool:

@@ -61,11 +61,14 @@ class GroupReport:
 
 
 class SyncEngine:
-    """One run's view of the two instances. Build one per run: its catalog caches what it read."""
+    """One run's view of the two instances. Build one per run: its catalog caches what it read.
+
+    An incremental engine reads production objects by id, as `sync_group(production_ids=...)` and their
+    references need them, instead of whole models."""
 
     def __init__(self, production: NautobotClient, veritas: NautobotClient, *,
                  policy: PrecedencePolicy | None = None, state: StateStore | None = None,
-                 batch_size: int = 250, run_id: str | None = None):
+                 batch_size: int = 250, run_id: str | None = None, incremental: bool = False):
         if not production.read_only:
             raise ValueError("the production client must be read-only")
         self.production = production
@@ -73,7 +76,8 @@ class SyncEngine:
         self.policy = policy or PrecedencePolicy()
         self.state = state
         self.run_id = run_id or uuid.uuid4().hex
-        self.catalog = Catalog(production, veritas, adoptions=state.adoptions if state else None)
+        self.catalog = Catalog(production, veritas, adoptions=state.adoptions if state else None,
+                               production_by_id=incremental)
         self.applier = Applier(veritas, batch_size=batch_size)
         self._planner: Planner | None = None
 
@@ -133,8 +137,9 @@ class SyncEngine:
 
     # ---------------------------------------------------------------- run
     def sync_group(self, group: str, *, dry_run: bool = False,
-                   production_ids: dict[str, set[str]] | None = None) -> GroupReport:
-        """Sync every model of a group; with `production_ids` (label -> ids) only those objects."""
+                   production_ids: dict[str, set[str] | None] | None = None) -> GroupReport:
+        """Sync every model of a group; with `production_ids` only the models listed, each restricted to
+        the given production ids (None: the whole model, orphans included)."""
         if group not in GROUPS:
             raise ValueError(f"unknown sync group {group!r}; known: {', '.join(GROUPS)}")
         report = GroupReport(group, self.run_id, dry_run)
@@ -170,7 +175,7 @@ class SyncEngine:
                     production_ids: set[str] | None) -> tuple[ModelReport, ModelPlan]:
         started = time.monotonic()
         loaded_before = self.catalog.load_seconds
-        self.catalog.rows(Side.PRODUCTION, spec.label)
+        self.catalog.load_production(spec.label, production_ids)
         self.catalog.rows(Side.VERITAS, spec.label)
         plan = planner.plan(spec, production_ids)
         loaded = self.catalog.load_seconds - loaded_before
