@@ -5,10 +5,10 @@
 For the stack seeded at --scale N (extra production objects), in one run:
 1. full sync into a freshly seeded VeritasBot: time, objects written, objects per second;
 2. no-op resync: time (and the number of writes, which must be 0);
-3. the same create payloads the sync sent, replayed into a freshly reset VeritasBot with plain HTTP:
-   bulk POST (same batch size), then one object per request. One-per-request is slow, so at scale only
-   the first K payloads (in dependency order) are sent one by one and the rate is extrapolated; the
-   output says so.
+3. the same request bodies the sync sent (creates and updates, in its order), replayed into a freshly
+   reset VeritasBot with plain HTTP: bulk POST/PATCH (same batch size), then one request per object.
+   One-per-request is slow, so at scale only the first K bodies (in dependency order) are sent one by
+   one and the rate is extrapolated; the output says so.
 Loopback only: the stack's servers are on 127.0.0.1.
 """
 
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from itertools import groupby
 import subprocess
 import sys
 import time
@@ -47,35 +48,42 @@ def engine(env: dict) -> SyncEngine:
 
 
 def full_sync(env: dict) -> tuple[float, int, int, list]:
+    """The sync of every group; returns its time, writes, failures and the writes it sent, in order."""
     sync = engine(env)
     started = time.monotonic()
-    writes, failures, creates = 0, 0, []
+    written, failures, sent = 0, 0, []
     for group in GROUPS:
         report = sync.sync_group(group)
-        writes += report.total("created") + report.total("updated")
+        written += report.total("created") + report.total("updated")
         failures += len(report.failures)
-        creates += [write for write in report.writes if write.action == "create"]
-    return time.monotonic() - started, writes, failures, creates
+        sent += report.writes
+    return time.monotonic() - started, written, failures, sent
 
 
-def replay(env: dict, creates: list, batch_size: int, limit: int | None = None) -> tuple[float, int]:
-    """POST the payloads with plain requests, in the order the sync sent them: per model, per level."""
+def replay(env: dict, writes: list, batch_size: int, limit: int | None = None) -> tuple[float, int, str]:
+    """Send the same bodies with plain requests, in the order the sync sent them: consecutive writes of one
+    model, action and tree level go together, `batch_size` per request (1: one request per object)."""
     session = requests.Session()
     session.headers.update({"Authorization": f"Token {env['VERITASBOT_TOKEN']}",
                             "Accept": "application/json; version=3.2"})
     base = env["VERITASBOT_URL"] + "/api/"
-    payloads = creates[:limit] if limit else creates
-    ordered: dict[tuple[str, int], list] = {}
-    for write in payloads:
-        ordered.setdefault((write.label, write.level), []).append(write.body)
-    started, refused = time.monotonic(), 0
-    for (label, _level), bodies in ordered.items():
+    started, refused, first_error = time.monotonic(), 0, ""
+    for (label, action, _level), same in groupby(writes[:limit] if limit else writes,
+                                                  key=lambda w: (w.label, w.action, w.level)):
+        bodies = [write.body for write in same]
         url = base + MODELS[label].endpoint + "/"
         for start in range(0, len(bodies), batch_size):
             chunk = bodies[start:start + batch_size]
-            response = session.post(url, json=chunk if batch_size > 1 else chunk[0], timeout=600)
-            refused += 0 if response.ok else len(chunk)
-    return time.monotonic() - started, refused
+            if batch_size > 1:
+                response = session.request("POST" if action == "create" else "PATCH", url, json=chunk, timeout=600)
+            elif action == "create":
+                response = session.post(url, json=chunk[0], timeout=600)
+            else:
+                response = session.patch(f"{url}{chunk[0]['id']}/", json=chunk[0], timeout=600)
+            if not response.ok:
+                refused += len(chunk)
+                first_error = first_error or f"{label} {action}: HTTP {response.status_code} {response.text[:200]}"
+    return time.monotonic() - started, refused, first_error
 
 
 def main() -> int:
@@ -89,7 +97,7 @@ def main() -> int:
     state = ["--seed", args.seed, "--scale", str(args.scale)]
 
     env = stack("reset", *state)
-    sync_seconds, written, failed, creates = full_sync(env)
+    sync_seconds, written, failed, sent = full_sync(env)
     noop = engine(env)
     noop_started = time.monotonic()
     noop_written = 0
@@ -99,22 +107,25 @@ def main() -> int:
     noop_seconds = time.monotonic() - noop_started
 
     stack("reset", *state)
-    bulk_seconds, bulk_refused = replay(env, creates, args.batch_size)
+    bulk_seconds, bulk_refused, bulk_error = replay(env, sent, args.batch_size)
     stack("reset", *state)
-    sample = min(len(creates), args.single_sample)
-    single_seconds, single_refused = replay(env, creates, 1, limit=sample)
+    sample = min(len(sent), args.single_sample)
+    single_seconds, single_refused, single_error = replay(env, sent, 1, limit=sample)
     single_rate = sample / single_seconds if single_seconds else 0.0
 
     print(f"\nveritas_pipeline sync benchmark: seed {args.seed!r}, scale {args.scale}")
-    print(f"  objects in scope written by the full sync : {written} ({len(creates)} creates, {failed} failed)")
+    creates = sum(1 for write in sent if write.action == "create")
+    print(f"  objects written by the full sync          : {written} ({creates} creates, {failed} failed)")
     print(f"  full sync                                 : {sync_seconds:8.1f} s  {written / sync_seconds:7.1f} objects/s")
     print(f"  no-op resync                              : {noop_seconds:8.1f} s  ({noop_written} writes)")
-    print(f"  same creates, plain bulk POST ({args.batch_size}/request)  : {bulk_seconds:8.1f} s  "
-          f"{len(creates) / bulk_seconds:7.1f} objects/s  ({bulk_refused} refused)")
-    extrapolated = len(creates) / single_rate if single_rate else float("nan")
-    label = "measured" if sample == len(creates) else f"first {sample} measured, rest extrapolated"
-    print(f"  same creates, one POST per object         : {extrapolated:8.1f} s  {single_rate:7.1f} objects/s  "
+    print(f"  same writes, plain bulk requests ({args.batch_size}/req) : {bulk_seconds:8.1f} s  "
+          f"{len(sent) / bulk_seconds:7.1f} objects/s  ({bulk_refused} refused)")
+    extrapolated = len(sent) / single_rate if single_rate else float("nan")
+    label = "measured" if sample == len(sent) else f"first {sample} measured, rest extrapolated"
+    print(f"  same writes, one request per object       : {extrapolated:8.1f} s  {single_rate:7.1f} objects/s  "
           f"({label}; {single_refused} refused)")
+    for error in {bulk_error, single_error} - {""}:
+        print(f"  first refusal: {error}")
     print(f"  full sync / plain bulk POST time          : {sync_seconds / bulk_seconds:8.2f}")
     print(f"  one-per-request / plain bulk POST time    : {extrapolated / bulk_seconds:8.2f}")
     stack("reset", *state)
