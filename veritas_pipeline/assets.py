@@ -4,7 +4,12 @@ Each asset's upstream groups are the groups its models reference; its materializ
 per-model counts, the plan, failures with Nautobot's own text, conflicts, pending references, orphans
 and the phase durations. A run in which any object failed fails the blocking `write_failures` check, so
 it is never shown green and downstream groups do not write on a broken base.
+
+A run whose config names changed production objects (the change sensor's runs) is incremental: it reads
+and syncs only those objects, and plans whole only the models listed in `whole_models`.
 """
+
+from typing import Optional
 
 from dagster import (
     AssetCheckResult,
@@ -19,8 +24,10 @@ from dagster import (
 )
 from pydantic import Field
 
+from .engine.changes import GroupScope
 from .engine.registry import GROUPS, group_dependencies, models_of_group
-from .metadata import failure_table, group_metadata
+from .engine.prune import prune_orphans
+from .metadata import failure_table, group_metadata, orphan_metadata
 from .resources import SyncResource
 
 SYNC_ASSET_GROUP = "veritas_sync"
@@ -29,6 +36,25 @@ WRITE_FAILURES_CHECK = "write_failures"
 
 class GroupSyncConfig(Config):
     dry_run: bool = Field(default=False, description="Compute and report the plan; write nothing")
+    changed_ids: Optional[dict[str, list[str]]] = Field(
+        default=None, description="Incremental run (set by the production change sensor): model label -> the "
+                                  "production ids to sync; the group's other models are skipped. Unset: every model")
+    whole_models: list[str] = Field(
+        default=[], description="Incremental run: models planned whole, orphans included (production deletions)")
+
+    @property
+    def incremental(self) -> bool:
+        return self.changed_ids is not None or bool(self.whole_models)
+
+    def production_ids(self, group: str) -> dict[str, set[str] | None] | None:
+        """The engine's scope for this group: None for a full sync of the group."""
+        if not self.incremental:
+            return None
+        scope = GroupScope({label: set(ids) for label, ids in (self.changed_ids or {}).items()}, set(self.whole_models))
+        unknown = set(scope.production_ids()) - {spec.label for spec in models_of_group(group)}
+        if unknown:
+            raise ValueError(f"group {group!r} has no model {', '.join(sorted(unknown))}")
+        return scope.production_ids()
 
 
 def _description(group: str) -> str:
@@ -48,7 +74,8 @@ def build_group_asset(group: str):
         metadata={"models": [spec.label for spec in models_of_group(group)]},
     )
     def _sync_group(context: AssetExecutionContext, config: GroupSyncConfig, sync: SyncResource) -> MaterializeResult:
-        report = sync.engine(context.run_id).sync_group(group, dry_run=config.dry_run)
+        report = sync.engine(context.run.run_id, incremental=config.incremental).sync_group(
+            group, dry_run=config.dry_run, production_ids=config.production_ids(group))
         for failure in report.failures:
             context.log.error(f"{failure.label} {failure.name!r} ({failure.object_id}) {failure.action} failed: "
                               f"{failure.error}")
@@ -61,9 +88,34 @@ def build_group_asset(group: str):
             metadata={"failed": len(report.failures),
                       **({"failures": MetadataValue.md(failure_table(report))} if report.failures else {})},
         )
-        return MaterializeResult(metadata=group_metadata(report), check_results=[check])
+        return MaterializeResult(metadata={**group_metadata(report), "incremental": config.incremental},
+                                 check_results=[check])
 
     return _sync_group
 
 
 group_assets = [build_group_asset(group) for group in GROUPS]
+
+ORPHANS_ASSET = "orphans"
+
+
+class OrphansConfig(Config):
+    dry_run: bool = Field(default=False, description="Report orphans; delete nothing even if pruning is on")
+
+
+@asset(
+    name=ORPHANS_ASSET,
+    group_name=SYNC_ASSET_GROUP,
+    deps=[AssetKey(group) for group in GROUPS],
+    description="Objects tagged by the sync that production no longer has: reported every full run; deleted "
+                "only when the policy turns pruning on (children first, capped per run). Runs only after "
+                "every group succeeded, on a full read of production.",
+    kinds={"nautobot", "python"},
+)
+def orphans(context: AssetExecutionContext, config: OrphansConfig, sync: SyncResource) -> MaterializeResult:
+    report = prune_orphans(sync.engine(context.run.run_id), dry_run=config.dry_run)
+    for orphan, reason in report.kept:
+        context.log.warning(f"orphan {orphan.label} {orphan.name!r} ({orphan.veritas_id}) kept: {reason}")
+    if report.skipped:
+        context.log.info(f"nothing pruned: {report.skipped}")
+    return MaterializeResult(metadata=orphan_metadata(report))

@@ -10,7 +10,7 @@ import sys
 
 from dagster import AssetCheckKey, AssetKey, DagsterInstance
 
-from .assets import WRITE_FAILURES_CHECK
+from .assets import ORPHANS_ASSET, WRITE_FAILURES_CHECK
 from .engine.registry import GROUPS
 from .jobs import dry_run_config
 
@@ -28,12 +28,14 @@ def main(argv: list[str] | None = None) -> int:
     from .definitions import defs
 
     groups = args.groups or list(GROUPS)
-    assets = {AssetKey(group) for group in groups}
+    # A whole run ends with the orphans report (and the opt-in prune); a selection of groups does not.
+    selected = groups if args.groups else [*groups, ORPHANS_ASSET]
+    assets = {AssetKey(name) for name in selected}
     # A dry run changes nothing in VeritasBot, so only the sync's own check runs; a real run adds the
     # groups' data-quality checks.
-    checks = {AssetCheckKey(asset, WRITE_FAILURES_CHECK) for asset in assets} if args.dry_run else None
+    checks = {AssetCheckKey(AssetKey(group), WRITE_FAILURES_CHECK) for group in groups} if args.dry_run else None
     job = defs.resolve_job_def("full_sync")
-    run_config = dry_run_config(groups) if args.dry_run else {}
+    run_config = dry_run_config(selected) if args.dry_run else {}
     run_config["loggers"] = {"console": {"config": {"log_level": args.log_level}}}
     result = job.get_subset(asset_selection=assets, asset_check_selection=checks).execute_in_process(
         instance=DagsterInstance.get(),
@@ -41,11 +43,11 @@ def main(argv: list[str] | None = None) -> int:
         raise_on_error=False,
         tags={"veritas/trigger": "cli"},
     )
-    print_summary(result, groups, args.dry_run)
+    print_summary(result, groups, args.dry_run, ORPHANS_ASSET in selected)
     return 0 if result.success else 1
 
 
-def print_summary(result, groups: list[str], dry_run: bool) -> None:
+def print_summary(result, groups: list[str], dry_run: bool, with_orphans: bool) -> None:
     counters = ("planned_creates", "planned_updates", *SUMMARY_COUNTERS[2:]) if dry_run else SUMMARY_COUNTERS
     columns = ("in_production", *counters, "seconds")
     print(f"\nveritas-sync {'dry run' if dry_run else 'run'} {result.run_id}")
@@ -64,6 +66,11 @@ def print_summary(result, groups: list[str], dry_run: bool) -> None:
         if metadata.get("failed"):
             print(f"{'':<24}  {WRITE_FAILURES_CHECK}: see the failures table of this materialization")
     print(f"{'total':<24}" + "".join(f"{totals[name]:>14.4g}" for name in columns))
+    orphan_runs = result.asset_materializations_for_node(ORPHANS_ASSET) if with_orphans else []
+    if orphan_runs:
+        found = {key: value.value for key, value in orphan_runs[-1].metadata.items()}
+        print(f"orphans: {found['orphans']} found, {found['deleted']} deleted"
+              + (f" ({found['skipped']})" if found.get("skipped") else ""))
     for evaluation in result.get_asset_check_evaluations():
         if not evaluation.passed:
             print(f"check {evaluation.asset_key.to_user_string()}/{evaluation.check_name} failed "

@@ -2,7 +2,7 @@
 
 Connection settings come from the environment: PRODUCTION_NAUTOBOT_URL/_TOKEN, VERITASBOT_URL/_TOKEN
 (read when a run starts, through EnvVar), VERITAS_VERIFY_TLS (default true), VERITAS_STATE_DB_URL
-(default: a SQLite file in DAGSTER_HOME).
+(default: a SQLite file in DAGSTER_HOME); the schedules' crons, see `schedules.py`.
 """
 
 from __future__ import annotations
@@ -12,10 +12,12 @@ from pathlib import Path
 
 from dagster import Definitions, EnvVar, in_process_executor
 
-from .assets import group_assets
+from .assets import group_assets, orphans
 from .checks import quality_checks
 from .jobs import jobs
 from .resources import NautobotResource, SyncResource
+from .schedules import schedules
+from .sensors import production_changes
 
 
 def _flag(name: str, default: bool) -> bool:
@@ -36,12 +38,15 @@ sync_resource = SyncResource(
     production=_nautobot("PRODUCTION_NAUTOBOT"),
     veritas=_nautobot("VERITASBOT"),
     state_db_url=_state_db_url(),
+    policy_file=os.environ.get("VERITAS_POLICY_FILE") or None,
 )
 
 defs = Definitions(
-    assets=group_assets,
+    assets=[*group_assets, orphans],
     asset_checks=quality_checks,
     jobs=jobs,
+    schedules=schedules,
+    sensors=[production_changes],
     resources={"sync": sync_resource},
     # One process per run: the engine reads each model once and shares it across groups.
     executor=in_process_executor,

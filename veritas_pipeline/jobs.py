@@ -1,10 +1,10 @@
-"""Jobs: the full sync, its dry run, and the data-quality checks alone."""
+"""Jobs: the full sync, its dry run, the change sensor's incremental runs, and the data-quality checks alone."""
 
 from __future__ import annotations
 
 from dagster import AssetSelection, define_asset_job
 
-from .assets import SYNC_ASSET_GROUP
+from .assets import ORPHANS_ASSET, SYNC_ASSET_GROUP
 from .checks import QUALITY_CHECK_KEYS
 from .engine.registry import GROUPS
 
@@ -14,8 +14,8 @@ WRITER_TAG = {"veritas/writer": "veritasbot"}
 all_groups = AssetSelection.groups(SYNC_ASSET_GROUP)
 
 
-def dry_run_config(groups=GROUPS) -> dict:
-    return {"ops": {group: {"config": {"dry_run": True}} for group in groups}}
+def dry_run_config(assets=(*GROUPS, ORPHANS_ASSET)) -> dict:
+    return {"ops": {asset: {"config": {"dry_run": True}} for asset in assets}}
 
 
 full_sync_job = define_asset_job(
@@ -29,9 +29,14 @@ full_sync_dry_run_job = define_asset_job(
     config=dry_run_config(),
     description="The plan of a full sync, reported per group; writes nothing.")
 
+incremental_sync_job = define_asset_job(
+    "incremental_sync", selection=all_groups, tags=WRITER_TAG,
+    description="The production change sensor's runs: only the changed production objects, in the groups they "
+                "belong to (each run's config names them). Without that config, a full sync.")
+
 data_quality_job = define_asset_job(
     "data_quality", selection=AssetSelection.checks(*QUALITY_CHECK_KEYS),
     description="The data-quality checks of every group on their own, on a fresh read of both instances; "
                 "no sync, writes nothing.")
 
-jobs = [full_sync_job, full_sync_dry_run_job, data_quality_job]
+jobs = [full_sync_job, full_sync_dry_run_job, incremental_sync_job, data_quality_job]

@@ -7,6 +7,7 @@ from typing import Any
 
 from dagster import MetadataValue
 
+from .engine.prune import PruneReport
 from .engine.sync import GroupReport
 
 MAX_ROWS = 200  # a readable table; the full record is in the state database
@@ -55,6 +56,12 @@ def conflict_table(report: GroupReport) -> str:
     return markdown_table(["model", "object", "id", "field", "production", "VeritasBot", "rule"], rows)
 
 
+def conflict_change_table(conflicts: list[dict]) -> str:
+    rows = [[c["model"], c["object_name"], c["object_id"], c["field"], c["production_value"], c["veritas_value"]]
+            for c in conflicts]
+    return markdown_table(["model", "object", "id", "field", "production", "VeritasBot"], rows)
+
+
 def pending_table(report: GroupReport) -> str:
     rows = [[p.label, p.name, p.production_id, p.field, p.reason, "not written" if p.blocking else "field left out"]
             for p in report.pending]
@@ -79,11 +86,41 @@ def group_metadata(report: GroupReport) -> dict[str, Any]:
         metadata["plan"] = MetadataValue.md(plan_table(report))
     if report.failures:
         metadata["failures"] = MetadataValue.md(failure_table(report))
+    metadata["conflicts_new"] = len(report.conflicts_new)
+    metadata["conflicts_resolved"] = len(report.conflicts_resolved)
     if report.conflicts:
         metadata["conflict_table"] = MetadataValue.md(conflict_table(report))
+    if report.conflicts_new:
+        metadata["conflicts_new_table"] = MetadataValue.md(conflict_change_table(report.conflicts_new))
+    if report.conflicts_resolved:
+        metadata["conflicts_resolved_table"] = MetadataValue.md(conflict_change_table(report.conflicts_resolved))
     if report.pending:
         metadata["pending_table"] = MetadataValue.md(pending_table(report))
     if report.orphans:
         metadata["orphan_table"] = MetadataValue.md(markdown_table(
             ["model", "VeritasBot id", "object"], [list(orphan) for orphan in report.orphans]))
+    return metadata
+
+
+def orphan_metadata(report: PruneReport) -> dict[str, Any]:
+    per_model: dict[str, int] = {}
+    for orphan in report.orphans:
+        per_model[orphan.label] = per_model.get(orphan.label, 0) + 1
+    deleted = {orphan.veritas_id for orphan in report.deleted}
+    kept = {orphan.veritas_id: reason for orphan, reason in report.kept}
+    rows = [[o.label, o.name, o.veritas_id,
+             "deleted" if o.veritas_id in deleted else kept.get(o.veritas_id, report.skipped or "reported")]
+            for o in report.orphans]
+    metadata: dict[str, Any] = {
+        "orphans": len(report.orphans),
+        "deleted": len(report.deleted),
+        "kept": len(report.orphans) - len(report.deleted),
+        "prune_enabled": report.enabled,
+        "prune_limit": report.limit,
+        "orphans_per_model": MetadataValue.md(markdown_table(["model", "orphans"], sorted(per_model.items()))),
+    }
+    if report.skipped:
+        metadata["skipped"] = report.skipped
+    if rows:
+        metadata["orphan_table"] = MetadataValue.md(markdown_table(["model", "object", "id", "outcome"], rows))
     return metadata

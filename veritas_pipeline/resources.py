@@ -6,7 +6,7 @@ from dagster import ConfigurableResource, InitResourceContext, ResourceDependenc
 from pydantic import Field, PrivateAttr
 
 from .engine.client import ClientSettings, NautobotClient
-from .engine.policy import DEFAULT_DISCOVERY_TAGS, DEFAULT_SYNC_TAG, PrecedencePolicy
+from .engine.policy import DEFAULT_DISCOVERY_TAGS, DEFAULT_SYNC_TAG, PrecedencePolicy, load_policy_file
 from .engine.state import StateStore
 from .engine.sync import SyncEngine
 
@@ -48,6 +48,9 @@ class SyncResource(ConfigurableResource):
                                   "discovery-touched object, replacing the defaults")
     prune_orphans: bool = Field(default=False, description="Delete sync-tagged objects gone from production")
     prune_limit: int = Field(default=50, description="Most orphans deleted in one run")
+    policy_file: Optional[str] = Field(
+        default=None, description="A YAML or JSON file whose keys (discovery_tags, sync_tag, safe_fields, "
+                                  "prune_orphans, prune_limit) override the fields above; read at each run")
     coverage_threshold: float = Field(
         default=0.95, ge=0, le=1, description="Data-quality check `coverage` warns when a model has a smaller "
                                               "share of its in-scope production objects in VeritasBot")
@@ -61,19 +64,29 @@ class SyncResource(ConfigurableResource):
         self._engines = {}
 
     def policy(self) -> PrecedencePolicy:
+        settings = {"discovery_tags": self.discovery_tags, "sync_tag": self.sync_tag,
+                    "safe_fields": self.safe_fields or {}, "prune_orphans": self.prune_orphans,
+                    "prune_limit": self.prune_limit}
+        if self.policy_file:
+            settings.update(load_policy_file(self.policy_file))
         return PrecedencePolicy(
-            discovery_tags=tuple(self.discovery_tags), sync_tag=self.sync_tag,
-            safe_field_overrides={label: tuple(names) for label, names in (self.safe_fields or {}).items()},
-            prune_orphans=self.prune_orphans, prune_limit=self.prune_limit)
+            discovery_tags=tuple(settings["discovery_tags"]), sync_tag=settings["sync_tag"],
+            safe_field_overrides={label: tuple(names) for label, names in settings["safe_fields"].items()},
+            prune_orphans=bool(settings["prune_orphans"]), prune_limit=int(settings["prune_limit"]))
 
     def state(self) -> StateStore:
         return StateStore(self.state_db_url)
 
-    def engine(self, run_id: str) -> SyncEngine:
-        if run_id not in self._engines:
-            self._engines.clear()  # one run at a time per process; never serve another run's cache
-            self._engines[run_id] = SyncEngine(
+    def engine(self, run_id: str, incremental: bool = False) -> SyncEngine:
+        """The run's engine; an incremental one reads production objects by id (the change sensor's runs).
+        A run may hold both: its incremental groups, and the checks and orphans that need whole reads."""
+        key = (run_id, incremental)
+        if key not in self._engines:
+            # One run at a time per process: never serve another run's cache.
+            self._engines = {held: engine for held, engine in self._engines.items() if held[0] == run_id}
+            self._engines[key] = SyncEngine(
                 self.production.client(read_only=True, name="production"),
                 self.veritas.client(read_only=False, name="VeritasBot"),
-                policy=self.policy(), state=self.state(), batch_size=self.batch_size, run_id=run_id)
-        return self._engines[run_id]
+                policy=self.policy(), state=self.state(), batch_size=self.batch_size, run_id=run_id,
+                incremental=incremental)
+        return self._engines[key]

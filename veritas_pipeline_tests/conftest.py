@@ -96,10 +96,11 @@ def fresh_stack(stack: StackInfo) -> StackInfo:
     return StackInfo(read_stack_env())
 
 
-def production_sql(sql: str) -> None:
-    """Change production's database directly, past the API's validation (as old data would be)."""
+def production_sql(sql: str) -> str:
+    """Read or change production's database directly, past the API's validation (as old data would be)."""
     url = read_stack_env()["VERITAS_STACK_PG_URL"] + "/production"
-    subprocess.run(["psql", url, "-v", "ON_ERROR_STOP=1", "-qc", sql], check=True)
+    return subprocess.run(["psql", url, "-v", "ON_ERROR_STOP=1", "-qtAc", sql], check=True,
+                          capture_output=True, text=True).stdout.strip()
 
 
 def veritas_sql(sql: str) -> None:
@@ -122,14 +123,15 @@ def sync_resource(state_db: Path, **overrides):
 
 
 def run_sync(state_db: Path, groups: list[str] | None = None, dry_run: bool = False, **overrides):
-    """Materialize sync groups through Dagster, as an operator would; returns the run result."""
-    from veritas_pipeline.assets import group_assets
+    """Materialize sync groups (and, when named, the `orphans` asset) through Dagster, as an operator
+    would; returns the run result."""
+    from veritas_pipeline.assets import group_assets, orphans
     from veritas_pipeline.engine.registry import GROUPS
     from veritas_pipeline.jobs import dry_run_config
 
     groups = groups or list(GROUPS)
     return materialize(
-        group_assets,
+        [*group_assets, orphans],
         selection=groups,
         resources={"sync": sync_resource(state_db, **overrides)},
         run_config=dry_run_config(groups) if dry_run else None,

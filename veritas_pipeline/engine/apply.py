@@ -36,6 +36,12 @@ class Applier:
         self._send(spec, "update", [w for w in writes if w.action == "update"], result)
         return result
 
+    def delete(self, spec: ModelSpec, writes: list[Write]) -> ApplyResult:
+        """Bulk deletes; a refused batch (409: something still references an object) is split the same way."""
+        result = ApplyResult()
+        self._send(spec, "delete", writes, result)
+        return result
+
     def _without_failed_parents(self, spec: ModelSpec, writes: list[Write], result: ApplyResult) -> list[Write]:
         if not spec.tree:
             return writes
@@ -62,8 +68,11 @@ class Applier:
         try:
             if action == "create":
                 answer = self.client.create(spec.endpoint, bodies)
-            else:
+            elif action == "update":
                 answer = self.client.update(spec.endpoint, bodies)
+            else:
+                self.client.delete(spec.endpoint, [write.veritas_id for write in batch])
+                answer = bodies
         except NautobotWriteError as error:
             self._isolate(spec, action, batch, error, result)
             return

@@ -53,6 +53,7 @@ class Catalog:
         self._identities: dict[str, dict[str, Identity]] = {}
         # Adoptions remembered from earlier runs: they survive a rename in production.
         self._remembered = adoptions or (lambda label: {})
+        self._remembered_by_label: dict[str, dict[str, str]] = {}
         self.load_seconds = 0.0
 
     # ---------------------------------------------------------------- rows
@@ -129,6 +130,12 @@ class Catalog:
         row = self.rows(side, label).get(object_id) or {}
         return str(row.get("display") or row.get("name") or object_id)
 
+    def remembered_adoptions(self, label: str) -> dict[str, str]:
+        """Production id -> VeritasBot id of every adoption an earlier run recorded (read once per run)."""
+        if label not in self._remembered_by_label:
+            self._remembered_by_label[label] = self._remembered(label)
+        return self._remembered_by_label[label]
+
     # ---------------------------------------------------------------- identity
     def identity(self, label: str, production_id: str) -> Identity:
         table = self._identities.get(label)
@@ -142,7 +149,7 @@ class Catalog:
         veritas_rows = self.rows(Side.VERITAS, label)
         if production_id in veritas_rows:
             return Identity(Match.SAME, production_id)
-        remembered = self._remembered(label).get(production_id)
+        remembered = self.remembered_adoptions(label).get(production_id)
         if remembered in veritas_rows:
             return Identity(Match.ADOPTED, remembered)
         key = self.natural_key(Side.PRODUCTION, label, production_id)

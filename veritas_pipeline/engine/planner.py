@@ -162,8 +162,11 @@ class Planner:
         model = diffsync_model(spec)
         desired_by_id: dict[str, dict] = {}
         production_of: dict[str, str] = {}
+        matched: set[str] = set()  # every VeritasBot object a production object stands for, even unwritable
         for production_id, row in selected.items():
             veritas_id = self._veritas_id_or_fail(spec, production_id, plan)
+            identity = self.catalog.identity(spec.label, production_id)
+            matched.update(identity.candidates or [veritas_id])
             if veritas_id is None:
                 continue
             desired = self._translate(spec, production_id, row, plan)
@@ -178,9 +181,7 @@ class Planner:
 
         adopted = set(plan.adopted.values())
         if production_ids is None:  # orphans only make sense against the whole of production
-            for veritas_id, row in veritas_rows.items():
-                if veritas_id not in desired_by_id and veritas_id not in adopted and self._carries_sync_tag(row):
-                    plan.orphans.append((veritas_id, str(row.get("display") or veritas_id)))
+            plan.orphans = self._orphans(spec, veritas_rows, matched)
 
         diff = target.diff_from(source)
         changed: set[str] = set()
@@ -202,6 +203,19 @@ class Planner:
         plan.unchanged = len(desired_by_id) - len(changed)
         self._assign_levels(spec, plan)
         return plan
+
+    def _orphans(self, spec: ModelSpec, veritas_rows: dict[str, dict], matched: set[str]) -> list[tuple[str, str]]:
+        """Objects the sync wrote (they carry its tag) that production no longer has. Never an object
+        discovery owns: one carrying a discovery tag, or one the sync ever adopted."""
+        ever_adopted = set(self.catalog.remembered_adoptions(spec.label).values())
+        orphans = []
+        for veritas_id, row in veritas_rows.items():
+            tags = {ref_id(tag) for tag in row.get("tags") or ()}
+            if veritas_id in matched or veritas_id in ever_adopted or self.sync_tag_id not in tags \
+                    or tags & self.discovery_tag_ids:
+                continue
+            orphans.append((veritas_id, str(row.get("display") or veritas_id)))
+        return orphans
 
     def mark_unavailable(self, label: str, production_id: str, reason: str) -> None:
         self.unavailable.setdefault(label, {})[production_id] = reason
@@ -394,9 +408,6 @@ class Planner:
             kept = {ref_id(tag) for tag in row.get("tags") or ()} & self.discovery_tag_ids
             return self._tags_to_write(sorted(set(want) | kept))
         return want
-
-    def _carries_sync_tag(self, row: dict) -> bool:
-        return self.sync_tag_id is not None and any(ref_id(tag) == self.sync_tag_id for tag in row.get("tags") or ())
 
     def touched_rule(self, spec: ModelSpec, veritas_id: str, row: dict, adopted: bool) -> str | None:
         """Why discovery owns this object, or None when the sync may write every field."""

@@ -148,6 +148,26 @@ class StateStore:
         with self.engine.connect() as connection:
             return [dict(row._mapping) for row in connection.execute(query.order_by(conflicts.c.id))]
 
+    def conflict_changes(self, run_id: str, group: str) -> tuple[list[dict], list[dict]]:
+        """(new, resolved): this run's conflicts absent from the group's previous real run, and that run's
+        conflicts absent from this one. A conflict is its model, object and field."""
+        with self.engine.connect() as connection:
+            started = connection.execute(select(runs.c.started_at).where(
+                runs.c.run_id == run_id, runs.c.group_name == group)).scalar()
+            previous = connection.execute(
+                select(runs.c.run_id).where(runs.c.group_name == group, runs.c.run_id != run_id,
+                                            runs.c.dry_run.is_(False), runs.c.finished_at.is_not(None),
+                                            runs.c.started_at <= started)
+                .order_by(runs.c.started_at.desc()).limit(1)).scalar()
+        current = self.conflicts_of_run(run_id, group)
+        before = self.conflicts_of_run(previous, group) if previous else []
+
+        def key(conflict: dict) -> tuple:
+            return conflict["model"], conflict["object_id"], conflict["field"]
+
+        current_keys, before_keys = {key(c) for c in current}, {key(c) for c in before}
+        return ([c for c in current if key(c) not in before_keys], [c for c in before if key(c) not in current_keys])
+
     def last_successful_run(self, group: str) -> datetime | None:
         with self.engine.connect() as connection:
             value = connection.execute(

@@ -8,7 +8,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from .apply import Applier
+from .apply import Applier, ApplyResult
 from .catalog import Catalog, Side
 from .client import NautobotClient
 from .planner import Conflict, Failure, ModelPlan, Pending, Planner, Write
@@ -51,6 +51,9 @@ class GroupReport:
     orphans: list[tuple[str, str, str]] = field(default_factory=list)  # (label, VeritasBot id, name)
     seconds: dict[str, float] = field(default_factory=lambda: {"load": 0.0, "plan": 0.0, "apply": 0.0})
     requests: dict[str, int] = field(default_factory=dict)
+    # Against the group's previous real run (state database rows: model, object_id, field, ...).
+    conflicts_new: list[dict] = field(default_factory=list)
+    conflicts_resolved: list[dict] = field(default_factory=list)
 
     @property
     def succeeded(self) -> bool:
@@ -167,6 +170,7 @@ class SyncEngine:
         report.requests = {"production": self.production.requests_made, "veritas": self.veritas.requests_made}
         if self.state:
             self.state.record_conflicts(self.run_id, group, report.conflicts)
+            report.conflicts_new, report.conflicts_resolved = self.state.conflict_changes(self.run_id, group)
             self.state.finish_run(self.run_id, group, report.succeeded, {
                 "models": [model.as_dict() for model in report.models], "seconds": report.seconds})
         return report
@@ -214,7 +218,7 @@ class SyncEngine:
         model.failed += len(result.failed)
         report.failures.extend(result.failed)
         if self.state:
-            self.state.record_writes(self.run_id, report.group, self._audit_entries(result))
+            self.state.record_writes(self.run_id, report.group, audit_entries(result))
 
     @staticmethod
     def _production_id(plan: ModelPlan, veritas_id: str) -> str:
@@ -223,15 +227,16 @@ class SyncEngine:
                 return write.production_id
         return veritas_id
 
-    @staticmethod
-    def _audit_entries(result) -> list[dict]:
-        entries = [{"model": write.label, "object_id": write.veritas_id, "object_name": write.name,
-                    "action": write.action, "changes": _jsonable(write.changes), "succeeded": True, "error": None}
-                   for write, _row in result.done]
-        entries += [{"model": failure.label, "object_id": failure.object_id, "object_name": failure.name,
-                     "action": failure.action, "changes": None, "succeeded": False,
-                     "error": _error_text(failure.error)} for failure in result.failed]
-        return entries
+
+def audit_entries(result: ApplyResult) -> list[dict]:
+    """State-database rows for the writes of an ApplyResult: what was done, and what failed and why."""
+    entries = [{"model": write.label, "object_id": write.veritas_id, "object_name": write.name,
+                "action": write.action, "changes": _jsonable(write.changes), "succeeded": True, "error": None}
+               for write, _row in result.done]
+    entries += [{"model": failure.label, "object_id": failure.object_id, "object_name": failure.name,
+                 "action": failure.action, "changes": None, "succeeded": False,
+                 "error": _error_text(failure.error)} for failure in result.failed]
+    return entries
 
 
 def _jsonable(changes: dict[str, tuple[Any, Any]]) -> dict[str, list[Any]]:

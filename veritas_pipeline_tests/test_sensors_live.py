@@ -1,0 +1,301 @@
+"""The production change sensor, its incremental runs and the one-writer rule, against the live stack (any seed).
+
+Each test starts its own sensor cursor at the end of production's change feed, changes production through
+the admin token, and evaluates the sensor as the daemon would (`build_sensor_context`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from dagster import (
+    AssetCheckKey,
+    AssetKey,
+    DagsterInstance,
+    DagsterRunStatus,
+    Definitions,
+    RunRequest,
+    RunsFilter,
+    SensorResult,
+    build_sensor_context,
+)
+
+from veritas_pipeline.assets import ORPHANS_ASSET, WRITE_FAILURES_CHECK, group_assets, orphans
+from veritas_pipeline.engine.changes import FeedCursor
+from veritas_pipeline.engine.registry import GROUPS, SYNCED_MODELS
+from veritas_pipeline.jobs import WRITER_TAG, incremental_sync_job
+from veritas_pipeline.schedules import full_sync_schedule
+from veritas_pipeline.sensors import production_changes
+
+from .conftest import REPO, STACK_DIR, StackInfo, group_metadata, read_stack_env, run_sync, sync_resource
+
+SYNCED_ENDPOINTS = tuple(f"/api/{spec.endpoint}/" for spec in SYNCED_MODELS)
+SYNC_TAG = "SSoT Synced from Production"
+
+
+@dataclass
+class Synced:
+    stack: StackInfo
+    state_db: Path
+
+
+@pytest.fixture(scope="module")
+def synced(fresh_stack: StackInfo, tmp_path_factory) -> Synced:
+    """A freshly seeded stack after one full sync: the baseline incremental runs build on."""
+    state_db = tmp_path_factory.mktemp("state") / "state.db"
+    assert run_sync(state_db).success
+    return Synced(fresh_stack, state_db)
+
+
+def evaluate(synced: Synced, cursor: str | None) -> SensorResult:
+    with build_sensor_context(cursor=cursor, resources={"sync": sync_resource(synced.state_db)}) as context:
+        return production_changes(context)
+
+
+def feed_end(synced: Synced) -> str:
+    result = evaluate(synced, None)
+    assert not result.run_requests and result.skip_reason
+    return result.cursor
+
+
+def only_request(result: SensorResult) -> RunRequest:
+    assert result.run_requests is not None and len(result.run_requests) == 1, result.skip_reason
+    return result.run_requests[0]
+
+
+def group_configs(request: RunRequest) -> dict[str, dict]:
+    return {group: {key: value for key, value in op["config"].items() if key != "dry_run"}
+            for group, op in request.run_config["ops"].items()}
+
+
+def selected_ops(request: RunRequest) -> list[str]:
+    """The request's assets as op names; the only checks it selects are the sync's own write_failures."""
+    assert request.asset_check_keys == [AssetCheckKey(key, WRITE_FAILURES_CHECK) for key in request.asset_selection
+                                        if key.path[-1] in GROUPS]
+    return [key.path[-1] for key in request.asset_selection]
+
+
+def execute(synced: Synced, request: RunRequest):
+    """Run what the sensor asked for: the incremental_sync job, its selection, config and tags."""
+    defs = Definitions(assets=[*group_assets, orphans], jobs=[incremental_sync_job],
+                       resources={"sync": sync_resource(synced.state_db)})
+    return defs.resolve_job_def(incremental_sync_job.name).execute_in_process(
+        run_config=request.run_config, op_selection=selected_ops(request), tags=request.tags,
+        instance=DagsterInstance.ephemeral(), raise_on_error=False)
+
+
+def first_synced(stack: StackInfo, endpoint: str) -> dict:
+    """A production object that VeritasBot holds under the same UUID, without a discovery tag."""
+    discovery_tags = {tag["id"] for tag in stack.veritas.all("extras/tags")
+                      if tag["name"].startswith("SSoT Synced from") and tag["name"] != SYNC_TAG}
+    veritas = {row["id"]: row for row in stack.veritas.all(endpoint)}
+    for row in sorted(stack.production.all(endpoint), key=lambda row: row["id"]):
+        counterpart = veritas.get(row["id"])
+        if counterpart is not None and not {tag["id"] for tag in counterpart.get("tags") or ()} & discovery_tags:
+            return row
+    pytest.fail(f"no production object of {endpoint} was synced under its own id")
+
+
+def touch(stack: StackInfo, endpoint: str, object_id: str, **changes) -> None:
+    body = changes or {"description": f"changed {uuid.uuid4().hex[:8]}"}
+    response = stack.production.write("PATCH", f"{endpoint}/{object_id}", body)
+    assert response.ok, response.text
+
+
+def production_requests_since(offset: int) -> list[str]:
+    with (STACK_DIR / "logs" / "nautobot-production.log").open("rb") as handle:
+        handle.seek(offset)
+        text = handle.read().decode(errors="replace")
+    return re.findall(r"\] GET (/\S*)", text)
+
+
+def production_log_size() -> int:
+    return (STACK_DIR / "logs" / "nautobot-production.log").stat().st_size
+
+
+# ---------------------------------------------------------------- sensor evaluations
+
+def test_no_change_gives_a_skip(synced: Synced):
+    cursor = feed_end(synced)
+    result = evaluate(synced, cursor)
+    assert not result.run_requests
+    assert "no production change" in result.skip_reason.skip_message
+    assert FeedCursor.from_json(result.cursor) == FeedCursor.from_json(cursor)
+
+
+def test_one_change_gives_one_run_request_for_its_group(synced: Synced):
+    cursor = feed_end(synced)
+    tenant = first_synced(synced.stack, "tenancy/tenants")
+    touch(synced.stack, "tenancy/tenants", tenant["id"])
+
+    result = evaluate(synced, cursor)
+    request = only_request(result)
+    assert request.asset_selection == [AssetKey("organization")]
+    assert group_configs(request) == {"organization": {"changed_ids": {"tenancy.tenant": [tenant["id"]]},
+                                                       "whole_models": []}}
+    assert request.tags["veritas/changes"] == "1"
+    # A tick evaluated again (the daemon died before storing the cursor) asks for the same run key,
+    # which Dagster does not launch twice.
+    assert only_request(evaluate(synced, cursor)).run_key == request.run_key
+    assert evaluate(synced, result.cursor).skip_reason, "the cursor did not advance"
+
+
+def test_changes_across_groups_select_exactly_those_groups(synced: Synced):
+    cursor = feed_end(synced)
+    changed = {"tenancy.tenant": first_synced(synced.stack, "tenancy/tenants")["id"],
+               "dcim.rack": first_synced(synced.stack, "dcim/racks")["id"],
+               "dcim.manufacturer": first_synced(synced.stack, "dcim/manufacturers")["id"]}
+    touch(synced.stack, "tenancy/tenants", changed["tenancy.tenant"])
+    touch(synced.stack, "dcim/racks", changed["dcim.rack"])
+    touch(synced.stack, "dcim/manufacturers", changed["dcim.manufacturer"])
+    devices = synced.stack.production.get("dcim/devices", limit=1)["results"]
+    if devices:  # discovered data: never synced, so never a reason for a run
+        touch(synced.stack, "dcim/devices", devices[0]["id"], comments=f"changed {uuid.uuid4().hex[:8]}")
+
+    request = only_request(evaluate(synced, cursor))
+    assert request.asset_selection == [AssetKey(group) for group in
+                                       ("organization", "physical_infrastructure", "hardware_catalog")]
+    assert group_configs(request) == {
+        "organization": {"changed_ids": {"tenancy.tenant": [changed["tenancy.tenant"]]}, "whole_models": []},
+        "physical_infrastructure": {"changed_ids": {"dcim.rack": [changed["dcim.rack"]]}, "whole_models": []},
+        "hardware_catalog": {"changed_ids": {"dcim.manufacturer": [changed["dcim.manufacturer"]]},
+                             "whole_models": []},
+    }
+
+
+def test_the_cursor_advances_and_survives_a_restart(synced: Synced):
+    cursor = feed_end(synced)
+    tenant = first_synced(synced.stack, "tenancy/tenants")
+    touch(synced.stack, "tenancy/tenants", tenant["id"])
+    touch(synced.stack, "tenancy/tenants", tenant["id"])  # most likely within the same second
+    first = evaluate(synced, cursor)
+    assert only_request(first).tags["veritas/changes"] == "2"
+    assert FeedCursor.from_json(first.cursor).time > FeedCursor.from_json(cursor).time
+
+    # A restart: the daemon keeps only the cursor string; the resource and its clients are new.
+    stored = json.loads(json.dumps(first.cursor))
+    assert evaluate(synced, stored).skip_reason
+    touch(synced.stack, "tenancy/tenants", tenant["id"])
+    after_restart = only_request(evaluate(synced, stored))
+    assert after_restart.tags["veritas/changes"] == "1"
+    assert after_restart.run_key != only_request(first).run_key
+
+
+# ---------------------------------------------------------------- incremental runs, end to end
+
+def test_a_production_rename_reaches_veritas_through_a_sensor_triggered_incremental_run(synced: Synced):
+    cursor = feed_end(synced)
+    tenant = first_synced(synced.stack, "tenancy/tenants")
+    new_name = f"renamed {uuid.uuid4().hex[:8]}"
+    touch(synced.stack, "tenancy/tenants", tenant["id"], name=new_name)
+
+    request = only_request(evaluate(synced, cursor))
+    offset = production_log_size()
+    result = execute(synced, request)
+    assert result.success
+    assert synced.stack.veritas.get(f"tenancy/tenants/{tenant['id']}")["name"] == new_name
+    metadata = group_metadata(result, "organization")
+    assert metadata["incremental"] is True and metadata["updated"] == 1 and metadata["created"] == 0
+    # Only the changed object was read from production, by id: no whole model.
+    reads = [path for path in production_requests_since(offset) if path.startswith(SYNCED_ENDPOINTS)]
+    assert reads and all(f"id={tenant['id']}" in path for path in reads), reads
+
+
+def test_a_production_deletion_is_reported_as_an_orphan(synced: Synced):
+    cursor = feed_end(synced)
+    created = synced.stack.production.write("POST", "tenancy/tenants", {"name": f"short-lived {uuid.uuid4().hex[:8]}"})
+    assert created.ok, created.text
+    tenant_id = created.json()["id"]
+    first = evaluate(synced, cursor)
+    assert execute(synced, only_request(first)).success
+    assert synced.stack.veritas.get(f"tenancy/tenants/{tenant_id}")["id"] == tenant_id
+
+    assert synced.stack.production.write("DELETE", f"tenancy/tenants/{tenant_id}", None).ok
+    request = only_request(evaluate(synced, first.cursor))
+    configs = group_configs(request)
+    assert "tenancy.tenant" in configs["organization"]["whole_models"]
+    # Nautobot clears references to a deleted object without logging a change: the models that reference
+    # tenants are planned whole too (their groups are selected).
+    assert "dcim.location" in configs["locations"]["whole_models"]
+    assert request.asset_selection[-1] == AssetKey(ORPHANS_ASSET)
+    result = execute(synced, request)
+    assert result.success
+    organization = group_metadata(result, "organization")
+    assert organization["orphans"] >= 1 and tenant_id in organization["orphan_table"]
+    assert tenant_id in group_metadata(result, ORPHANS_ASSET)["orphan_table"]
+
+
+# ---------------------------------------------------------------- one writer at a time
+
+def dagster(home: Path, env: dict, *args: str) -> None:
+    subprocess.run([str(REPO / ".venv" / "bin" / "dagster"), *args], cwd=home, env=env, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def launch(home: Path, env: dict, job: str, *, groups=(), config: dict | None = None, tags=None) -> str:
+    """Submit a run as the daemon's sensor and schedule loops do: through the instance's run coordinator."""
+    run_id = str(uuid.uuid4())
+    args = ["job", "launch", "-w", str(REPO / "workspace.yaml"), "-j", job, "--run-id", run_id,
+            "--tags", json.dumps(tags or {}), "--config-json", json.dumps(config or {})]
+    if groups:
+        args += ["-o", ",".join(groups)]
+    dagster(home, env, *args)
+    return run_id
+
+
+def test_two_overlapping_writing_runs_do_not_write_at_the_same_time(synced: Synced, tmp_path: Path):
+    """A scheduled full sync and a sensor-triggered run, submitted together to an instance configured by
+    the repository's dagster.yaml, with its daemon: the second writer only starts once the first is done,
+    while a run that does not write (a dry run) is free to run beside the first."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
+    env = {**os.environ, **read_stack_env(), "DAGSTER_HOME": str(home),
+           "VERITAS_STATE_DB_URL": f"sqlite:///{synced.state_db}"}
+
+    cursor = feed_end(synced)
+    touch(synced.stack, "tenancy/tenants", first_synced(synced.stack, "tenancy/tenants")["id"])
+    request = only_request(evaluate(synced, cursor))
+    # In queue order: the long full sync first, so that the other two are due while it runs.
+    schedule_run = launch(home, env, full_sync_schedule.job_name, tags=full_sync_schedule.tags)
+    sensor_run = launch(home, env, "incremental_sync", groups=selected_ops(request), config=request.run_config,
+                        tags=request.tags)
+    dry_run = launch(home, env, "full_sync_dry_run", groups=["foundation"])
+
+    instance = DagsterInstance.from_config(str(home))
+    records = {r.dagster_run.run_id: r for r in instance.get_run_records(RunsFilter(run_ids=[sensor_run, schedule_run]))}
+    assert {run_id: record.dagster_run.tags.get("veritas/writer") for run_id, record in records.items()} == \
+        {sensor_run: WRITER_TAG["veritas/writer"], schedule_run: WRITER_TAG["veritas/writer"]}
+
+    daemon = subprocess.Popen([str(REPO / ".venv" / "bin" / "dagster-daemon"), "run", "-w", str(REPO / "workspace.yaml")],
+                              cwd=home, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 900
+        while time.monotonic() < deadline:
+            records = {r.dagster_run.run_id: r for r in
+                       instance.get_run_records(RunsFilter(run_ids=[sensor_run, schedule_run, dry_run]))}
+            if all(r.dagster_run.is_finished for r in records.values()):
+                break
+            time.sleep(2)
+        else:
+            pytest.fail("the runs did not finish within 15 minutes")
+    finally:
+        daemon.terminate()
+        daemon.wait(timeout=60)
+
+    assert all(r.dagster_run.status == DagsterRunStatus.SUCCESS for r in records.values()), \
+        {run_id: r.dagster_run.status for run_id, r in records.items()}
+    first, second = sorted((records[sensor_run], records[schedule_run]), key=lambda r: r.start_time)
+    assert second.start_time >= first.end_time, "two writing runs were in progress at the same time"
+    control = records[dry_run]
+    assert control.start_time < first.end_time and first.start_time < control.end_time, \
+        "the dry run did not overlap the first writer: this test would not notice two writers overlapping"
