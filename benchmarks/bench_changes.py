@@ -15,8 +15,10 @@ Loopback only: the stack's servers are on 127.0.0.1.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -148,7 +150,7 @@ def through_dagster(env: dict, state_db: Path, production: Rest, veritas: Rest,
     subprocess.run([str(BIN / "dagster"), "sensor", "start", production_changes.name, "-w", str(WORKSPACE)],
                    cwd=home, env=run_env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     daemon = subprocess.Popen([str(BIN / "dagster-daemon"), "run", "-w", str(WORKSPACE)], cwd=home, env=run_env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     instance = DagsterInstance.from_config(str(home))
     samples = []
     try:
@@ -164,10 +166,18 @@ def through_dagster(env: dict, state_db: Path, production: Rest, veritas: Rest,
             samples.append((run.create_timestamp.timestamp() - started_at, run.start_time - run.create_timestamp.timestamp(),
                             run.end_time - run.start_time, visible))
     finally:
-        daemon.terminate()
-        daemon.wait(timeout=60)
+        stop_daemon(daemon)
         shutil.rmtree(home, ignore_errors=True)
     return samples
+
+
+def stop_daemon(daemon: subprocess.Popen) -> None:
+    """Stop the daemon and what it started (its code server, which may linger draining calls): they
+    share the daemon's own process group."""
+    os.killpg(daemon.pid, signal.SIGTERM)
+    daemon.wait(timeout=60)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(daemon.pid, signal.SIGKILL)
 
 
 def _wait_for_first_tick(instance: DagsterInstance, timeout: float = 300.0) -> None:

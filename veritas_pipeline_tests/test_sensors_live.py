@@ -6,10 +6,12 @@ the admin token, and evaluates the sensor as the daemon would (`build_sensor_con
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import time
 import uuid
@@ -252,6 +254,15 @@ def launch(home: Path, env: dict, job: str, *, groups=(), config: dict | None = 
     return run_id
 
 
+def stop_daemon(daemon: subprocess.Popen) -> None:
+    """Stop the daemon and what it started (its code server, which may linger draining calls): they
+    share the daemon's own process group."""
+    os.killpg(daemon.pid, signal.SIGTERM)
+    daemon.wait(timeout=60)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(daemon.pid, signal.SIGKILL)
+
+
 def test_two_overlapping_writing_runs_do_not_write_at_the_same_time(synced: Synced, tmp_path: Path):
     """A scheduled full sync and a sensor-triggered run, submitted together to an instance configured by
     the repository's dagster.yaml, with its daemon: the second writer only starts once the first is done,
@@ -277,7 +288,8 @@ def test_two_overlapping_writing_runs_do_not_write_at_the_same_time(synced: Sync
         {sensor_run: WRITER_TAG["veritas/writer"], schedule_run: WRITER_TAG["veritas/writer"]}
 
     daemon = subprocess.Popen([str(REPO / ".venv" / "bin" / "dagster-daemon"), "run", "-w", str(REPO / "workspace.yaml")],
-                              cwd=home, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                              cwd=home, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)
     try:
         deadline = time.monotonic() + 900
         while time.monotonic() < deadline:
@@ -289,8 +301,7 @@ def test_two_overlapping_writing_runs_do_not_write_at_the_same_time(synced: Sync
         else:
             pytest.fail("the runs did not finish within 15 minutes")
     finally:
-        daemon.terminate()
-        daemon.wait(timeout=60)
+        stop_daemon(daemon)
 
     assert all(r.dagster_run.status == DagsterRunStatus.SUCCESS for r in records.values()), \
         {run_id: r.dagster_run.status for run_id, r in records.items()}
