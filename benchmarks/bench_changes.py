@@ -216,16 +216,16 @@ def main() -> int:
     state = ["--seed", args.seed, "--scale", str(args.scale)]
 
     env = stack("reset", *state)
-    state_db = Path(tempfile.mkdtemp(prefix="bench-changes-state-")) / "state.db"
-    baseline = full_sync(env, state_db)
     production = Rest(env["PRODUCTION_NAUTOBOT_URL"], env["PRODUCTION_NAUTOBOT_ADMIN_TOKEN"])
     veritas = Rest(env["VERITASBOT_URL"], env["VERITASBOT_ADMIN_TOKEN"])
-    tenants = synced_tenants(production, veritas, args.samples)
     counts = {path: production.get(path, limit=1)["count"] for path in ("tenancy/tenants", "dcim/locations", "dcim/racks")}
-
-    local = in_process(env, state_db, production, veritas, tenants)
-    whole_group = [group_run(env, state_db, "organization") for _sample in range(3)]
-    daemon = through_dagster(env, state_db, production, veritas, tenants)
+    with tempfile.TemporaryDirectory(prefix="bench-changes-state-") as scratch:
+        state_db = Path(scratch) / "state.db"
+        baseline = full_sync(env, state_db)
+        tenants = synced_tenants(production, veritas, args.samples)
+        local = in_process(env, state_db, production, veritas, tenants)
+        whole_group = [group_run(env, state_db, "organization") for _sample in range(3)]
+        daemon = through_dagster(env, state_db, production, veritas, tenants)
 
     print(f"\nveritas_pipeline change latency benchmark: seed {args.seed!r}, scale {args.scale}")
     print(f"  production holds {counts['tenancy/tenants']} tenants, {counts['dcim/locations']} locations, "
