@@ -28,7 +28,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from veritas_pipeline.engine.client import ClientSettings, NautobotClient  # noqa: E402
-from veritas_pipeline.engine.registry import GROUPS, MODELS  # noqa: E402
+from veritas_pipeline.engine.policy import DEFAULT_SYNC_TAG  # noqa: E402
+from veritas_pipeline.engine.registry import GROUPS, MODELS, SYNCED_MODELS  # noqa: E402
 from veritas_pipeline.engine.sync import SyncEngine  # noqa: E402
 
 
@@ -56,8 +57,18 @@ def full_sync(env: dict) -> tuple[float, int, int, list]:
         report = sync.sync_group(group)
         written += report.total("created") + report.total("updated")
         failures += len(report.failures)
-        sent += report.writes
+        sent += in_sending_order(report.writes)
     return time.monotonic() - started, written, failures, sent
+
+
+def in_sending_order(writes: list) -> list:
+    """The order the applier sends a group's writes in: model by model, creates parents first, then updates."""
+    ordered = []
+    for _label, same_model in groupby(writes, key=lambda write: write.label):
+        same_model = list(same_model)
+        ordered += sorted((w for w in same_model if w.action == "create"), key=lambda w: w.level)
+        ordered += [w for w in same_model if w.action != "create"]
+    return ordered
 
 
 def replay(env: dict, writes: list, batch_size: int, limit: int | None = None) -> tuple[float, int, str]:
@@ -67,6 +78,9 @@ def replay(env: dict, writes: list, batch_size: int, limit: int | None = None) -
     session.headers.update({"Authorization": f"Token {env['VERITASBOT_TOKEN']}",
                             "Accept": "application/json; version=3.2"})
     base = env["VERITASBOT_URL"] + "/api/"
+    # The sync creates its tag before any group (outside the plan); so does the replay, untimed.
+    session.post(base + "extras/tags/", json={"name": DEFAULT_SYNC_TAG, "content_types": sorted(
+        spec.label for spec in SYNCED_MODELS if spec.tags)}, timeout=60).raise_for_status()
     started, refused, first_error = time.monotonic(), 0, ""
     for (label, action, _level), same in groupby(writes[:limit] if limit else writes,
                                                   key=lambda w: (w.label, w.action, w.level)):
