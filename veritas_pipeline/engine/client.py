@@ -166,9 +166,6 @@ class NautobotClient:
             raise RequestError(response)
         return response.json()
 
-    def status(self) -> dict:
-        return self.get_json("status")
-
     # ---------------------------------------------------------------- writes
     def create(self, endpoint: str, items: list[dict]) -> list[dict]:
         return self._write("post", endpoint, items)
