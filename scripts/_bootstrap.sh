@@ -3,6 +3,11 @@ set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
 
+# The stack (Nautobot's own venv, a schema migration and the seeds on a cold machine) and the pipeline's
+# venv are independent: build them side by side.
+scripts/stack up &
+stack_pid=$!
+
 stamp=".venv/.installed-$(sha1sum pyproject.toml | cut -c1-12)"
 if [ ! -f "$stamp" ]; then
     echo "[setup] installing veritas_pipeline and its dependencies into .venv"
@@ -14,7 +19,10 @@ if [ ! -f "$stamp" ]; then
 fi
 export PATH="$REPO/.venv/bin:$PATH"
 
-scripts/stack up
+if ! wait "$stack_pid"; then
+    echo "[setup] the local stack did not start (see the [stack] lines above)" >&2
+    exit 1
+fi
 set -a
 # shellcheck disable=SC1091
 source "${VERITAS_STACK_DIR:-$REPO/.stack}/stack.env"
