@@ -64,15 +64,15 @@ class SyncResource(ConfigurableResource):
         self._engines = {}
 
     def policy(self) -> PrecedencePolicy:
+        """The resource's policy settings, overridden by the policy file's, checked as one strict model."""
         settings = {"discovery_tags": self.discovery_tags, "sync_tag": self.sync_tag,
                     "safe_fields": self.safe_fields or {}, "prune_orphans": self.prune_orphans,
                     "prune_limit": self.prune_limit}
+        source = "sync resource settings"
         if self.policy_file:
             settings.update(load_policy_file(self.policy_file))
-        return PrecedencePolicy(
-            discovery_tags=tuple(settings["discovery_tags"]), sync_tag=settings["sync_tag"],
-            safe_field_overrides={label: tuple(names) for label, names in settings["safe_fields"].items()},
-            prune_orphans=bool(settings["prune_orphans"]), prune_limit=int(settings["prune_limit"]))
+            source += f" with policy file {self.policy_file}"
+        return PrecedencePolicy.from_settings(settings, source)
 
     def state(self) -> StateStore:
         return StateStore(self.state_db_url)

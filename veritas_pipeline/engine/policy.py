@@ -1,15 +1,18 @@
 """The precedence policy: which objects discovery owns and what the sync may still write on them.
 
-Operators change it without code (Dagster run config or environment); the defaults are the RFC's.
+One strict model serves both ways an operator sets it: the Dagster resource's settings and a policy file
+(YAML or JSON) whose keys override them. A wrong type, a negative cap, an empty tag name, an unknown
+setting, model or field is refused before anything is read or written, with an error that names the
+setting and the value. The defaults are the RFC's.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Annotated, Any, Mapping
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError, field_validator
 
 from .registry import MODELS, ModelSpec
 
@@ -20,15 +23,46 @@ DEFAULT_DISCOVERY_TAGS: tuple[str, ...] = (
 )
 DEFAULT_SYNC_TAG = "SSoT Synced from Production"
 
+# A tag or field name: a real string with something in it ("", "  ", 1 and null are refused).
+Name = Annotated[StrictStr, Field(min_length=1, pattern=r"\S")]
 
-@dataclass(frozen=True)
-class PrecedencePolicy:
-    discovery_tags: tuple[str, ...] = DEFAULT_DISCOVERY_TAGS
-    sync_tag: str = DEFAULT_SYNC_TAG
+
+class PolicyError(ValueError):
+    """A policy setting is wrong; the message names every wrong setting and its value."""
+
+
+class PrecedencePolicy(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    discovery_tags: tuple[Name, ...] = Field(default=DEFAULT_DISCOVERY_TAGS,
+                                             description="Tags that mark objects discovery owns")
+    sync_tag: Name = Field(default=DEFAULT_SYNC_TAG, description="Tag carried by every object the sync writes")
     # Per model label: the complete list of safe fields, replacing the registry's defaults.
-    safe_field_overrides: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    prune_orphans: bool = False
-    prune_limit: int = 50
+    safe_field_overrides: Mapping[StrictStr, tuple[Name, ...]] = Field(
+        default_factory=dict, alias="safe_fields",
+        description="Per model label: the fields the sync may write on a discovery-touched object")
+    prune_orphans: StrictBool = Field(default=False, description="Delete sync-tagged objects gone from production")
+    prune_limit: StrictInt = Field(default=50, ge=0, description="Most orphans deleted in one run")
+
+    @field_validator("safe_field_overrides")
+    @classmethod
+    def _known_models_and_fields(cls, overrides: Mapping[str, tuple[str, ...]]) -> Mapping[str, tuple[str, ...]]:
+        for label, names in overrides.items():
+            spec = MODELS.get(label)
+            if spec is None or not spec.synced:
+                raise ValueError(f"{label!r} is not a synced model")
+            unknown = sorted(set(names) - set(spec.compared_fields))
+            if unknown:
+                raise ValueError(f"{label} has no fields {unknown}")
+        return overrides
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any], source: str = "policy") -> PrecedencePolicy:
+        """A policy from setting names and values (the resource's, a file's); errors name `source`."""
+        try:
+            return cls.model_validate(dict(settings))
+        except ValidationError as error:
+            raise PolicyError(f"{source}: " + "; ".join(_describe(problem) for problem in error.errors())) from None
 
     def safe_fields(self, spec: ModelSpec) -> frozenset[str]:
         if spec.label in self.safe_field_overrides:
@@ -36,27 +70,24 @@ class PrecedencePolicy:
         return spec.safe_fields
 
 
-POLICY_KEYS = {"discovery_tags": list, "sync_tag": str, "safe_fields": dict, "prune_orphans": bool, "prune_limit": int}
+SETTINGS: tuple[str, ...] = tuple(field.alias or name for name, field in PrecedencePolicy.model_fields.items())
+
+
+def _describe(problem: dict) -> str:
+    setting = ".".join(str(part) for part in problem["loc"]) or "policy"
+    if problem["type"] == "extra_forbidden":
+        return f"unknown setting {setting!r} (known: {', '.join(SETTINGS)})"
+    message = problem["msg"].removeprefix("Value error, ")
+    return f"{setting}: {message}, got {problem['input']!r}"
 
 
 def load_policy_file(path: str) -> dict[str, Any]:
-    """The settings of a policy file (YAML, which includes JSON), checked: a mistake names the key."""
+    """The settings of a policy file (YAML, which includes JSON), checked: a mistake names the setting."""
     try:
         settings = yaml.safe_load(Path(path).read_text()) or {}
     except (OSError, yaml.YAMLError) as error:
-        raise ValueError(f"policy file {path}: cannot read it: {error}") from None
+        raise PolicyError(f"policy file {path}: cannot read it: {error}") from None
     if not isinstance(settings, dict):
-        raise ValueError(f"policy file {path}: expected a mapping of settings, got {type(settings).__name__}")
-    for key, value in settings.items():
-        if key not in POLICY_KEYS:
-            raise ValueError(f"policy file {path}: unknown setting {key!r}; known: {', '.join(POLICY_KEYS)}")
-        if not isinstance(value, POLICY_KEYS[key]):
-            raise ValueError(f"policy file {path}: {key} must be a {POLICY_KEYS[key].__name__}, got {value!r}")
-    for label, names in settings.get("safe_fields", {}).items():
-        spec = MODELS.get(label)
-        if spec is None or not spec.synced:
-            raise ValueError(f"policy file {path}: safe_fields names {label!r}, which is not a synced model")
-        unknown = set(names) - set(spec.compared_fields)
-        if unknown:
-            raise ValueError(f"policy file {path}: safe_fields of {label} name unknown fields {sorted(unknown)}")
+        raise PolicyError(f"policy file {path}: expected a mapping of settings, got {type(settings).__name__}")
+    PrecedencePolicy.from_settings(settings, f"policy file {path}")
     return settings
