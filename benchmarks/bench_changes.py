@@ -15,10 +15,8 @@ Loopback only: the stack's servers are on 127.0.0.1.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -35,6 +33,7 @@ sys.path.insert(0, str(REPO))
 from dagster import DagsterInstance, Definitions, build_sensor_context  # noqa: E402
 
 from veritas_pipeline.assets import group_assets, orphans  # noqa: E402
+from veritas_pipeline_tests.stack_helpers import stack_command, stop_daemon  # noqa: E402
 from veritas_pipeline.engine.client import ClientSettings, NautobotClient  # noqa: E402
 from veritas_pipeline.engine.registry import GROUPS  # noqa: E402
 from veritas_pipeline.engine.state import StateStore  # noqa: E402
@@ -48,11 +47,7 @@ BIN = Path(sys.executable).parent
 
 
 def stack(*args: str) -> dict:
-    subprocess.run([sys.executable, str(REPO / "stack" / "stackctl.py"), *args], check=True,
-                   stdout=subprocess.DEVNULL)
-    env_file = Path(os.environ.get("VERITAS_STACK_DIR", REPO / ".stack")) / "stack.env"
-    return dict(line[len("export "):].split("=", 1) for line in env_file.read_text().splitlines()
-                if line.startswith("export "))
+    return stack_command(*args, quiet=True)
 
 
 class Rest:
@@ -169,15 +164,6 @@ def through_dagster(env: dict, state_db: Path, production: Rest, veritas: Rest,
         stop_daemon(daemon)
         shutil.rmtree(home, ignore_errors=True)
     return samples
-
-
-def stop_daemon(daemon: subprocess.Popen) -> None:
-    """Stop the daemon and what it started (its code server, which may linger draining calls): they
-    share the daemon's own process group."""
-    os.killpg(daemon.pid, signal.SIGTERM)
-    daemon.wait(timeout=60)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(daemon.pid, signal.SIGKILL)
 
 
 def _wait_for_first_tick(instance: DagsterInstance, timeout: float = 300.0) -> None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import os
 from itertools import groupby
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -27,6 +26,7 @@ import requests
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from veritas_pipeline_tests.stack_helpers import stack_command  # noqa: E402
 from veritas_pipeline.engine.client import ClientSettings, NautobotClient  # noqa: E402
 from veritas_pipeline.engine.policy import DEFAULT_SYNC_TAG  # noqa: E402
 from veritas_pipeline.engine.registry import GROUPS, MODELS, SYNCED_MODELS  # noqa: E402
@@ -34,11 +34,7 @@ from veritas_pipeline.engine.sync import SyncEngine  # noqa: E402
 
 
 def stack(*args: str) -> dict:
-    subprocess.run([sys.executable, str(REPO / "stack" / "stackctl.py"), *args], check=True,
-                   stdout=subprocess.DEVNULL)
-    env_file = Path(os.environ.get("VERITAS_STACK_DIR", REPO / ".stack")) / "stack.env"
-    return dict(line[len("export "):].split("=", 1) for line in env_file.read_text().splitlines()
-                if line.startswith("export "))
+    return stack_command(*args, quiet=True)
 
 
 def engine(env: dict) -> SyncEngine:

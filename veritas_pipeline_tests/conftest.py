@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,22 +15,9 @@ import pytest
 import requests
 from dagster import DagsterInstance, materialize
 
-REPO = Path(__file__).resolve().parents[1]
-STACK_DIR = Path(os.environ.get("VERITAS_STACK_DIR", REPO / ".stack"))
+from .stack_helpers import read_stack_env, stack_command
+
 SEED = os.environ.get("VERITAS_STACK_SEED", "veritas")
-
-
-def read_stack_env() -> dict[str, str]:
-    env_file = STACK_DIR / "stack.env"
-    if not env_file.exists():
-        raise RuntimeError(f"{env_file} is missing: start the local stack with `scripts/stack up` "
-                           "(scripts/test does it for you)")
-    values = {}
-    for line in env_file.read_text().splitlines():
-        if line.startswith("export ") and "=" in line:
-            key, value = line[len("export "):].split("=", 1)
-            values[key] = value
-    return values
 
 
 class Api:
@@ -77,10 +63,6 @@ class StackInfo:
     @property
     def veritas(self) -> Api:
         return Api(self.env["VERITASBOT_URL"], self.env["VERITASBOT_ADMIN_TOKEN"])
-
-
-def stack_command(*args: str) -> None:
-    subprocess.run([sys.executable, str(REPO / "stack" / "stackctl.py"), *args], check=True)
 
 
 @pytest.fixture(scope="session")

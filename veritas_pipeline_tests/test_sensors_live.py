@@ -6,12 +6,10 @@ the admin token, and evaluates the sensor as the daemon would (`build_sensor_con
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import time
 import uuid
@@ -38,7 +36,8 @@ from veritas_pipeline.jobs import WRITER_TAG, incremental_sync_job
 from veritas_pipeline.schedules import full_sync_schedule
 from veritas_pipeline.sensors import production_changes
 
-from .conftest import REPO, STACK_DIR, StackInfo, group_metadata, read_stack_env, run_sync, sync_resource
+from .conftest import StackInfo, group_metadata, run_sync, sync_resource
+from .stack_helpers import REPO, STACK_DIR, read_stack_env, stop_daemon
 
 SYNCED_ENDPOINTS = tuple(f"/api/{spec.endpoint}/" for spec in SYNCED_MODELS)
 SYNC_TAG = "SSoT Synced from Production"
@@ -252,15 +251,6 @@ def launch(home: Path, env: dict, job: str, *, groups=(), config: dict | None = 
         args += ["-o", ",".join(groups)]
     dagster(home, env, *args)
     return run_id
-
-
-def stop_daemon(daemon: subprocess.Popen) -> None:
-    """Stop the daemon and what it started (its code server, which may linger draining calls): they
-    share the daemon's own process group."""
-    os.killpg(daemon.pid, signal.SIGTERM)
-    daemon.wait(timeout=60)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(daemon.pid, signal.SIGKILL)
 
 
 def test_two_overlapping_writing_runs_do_not_write_at_the_same_time(synced: Synced, tmp_path: Path):
