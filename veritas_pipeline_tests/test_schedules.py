@@ -16,7 +16,7 @@ from veritas_pipeline.definitions import defs
 from veritas_pipeline.engine.registry import GROUPS
 from veritas_pipeline.jobs import WRITER_TAG, all_groups
 
-from .conftest import REPO
+from .stack_helpers import REPO
 
 
 def test_the_full_sync_runs_nightly_every_group_and_starts_stopped():

@@ -17,7 +17,8 @@ import pytest
 from veritas_pipeline.engine.registry import GROUPS, MODELS, NOT_SYNCED_FIELDS, SYNCED_MODELS
 from veritas_pipeline.engine.state import StateStore
 
-from .conftest import STACK_DIR, Api, StackInfo, group_metadata, production_sql, run_sync, total
+from .conftest import Api, StackInfo, group_metadata, production_sql, run_sync, total
+from .stack_helpers import STACK_DIR
 
 SYNC_TAG = "SSoT Synced from Production"
 DISCOVERY_TAGS = ("SSoT Synced from OpenShift", "SSoT Synced from vSphere", "SSoT Synced from Network Discovery")
