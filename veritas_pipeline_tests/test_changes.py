@@ -15,11 +15,10 @@ from veritas_pipeline.engine.changes import (
     GroupScope,
     changes_key,
     deletes_synced_objects,
-    models_referencing,
     parse_time,
     scopes_for,
 )
-from veritas_pipeline.engine.registry import MODELS
+from veritas_pipeline.engine.registry import MODELS, SYNCED_MODELS, Kind, models_referencing
 
 T0 = datetime(2026, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
 
@@ -212,3 +211,15 @@ def test_reading_by_id_fetches_only_the_objects_asked_for_and_remembers_what_is_
 
     whole = catalog.load_production("dcim.location", None)  # a model planned whole reads everything
     assert set(whole) == {parent, child, unrelated}
+
+
+def test_a_deletion_plans_whole_the_models_that_reference_it_through_a_generic_reference():
+    """A contact association points at any object (a generic reference): deleting a circuit in production
+    may clear one of them, so an incremental run plans contact associations whole too. The asset graph's
+    dependencies (registry.group_dependencies) count generic references the same way."""
+    scopes = scopes_for([change("circuits.circuit", "delete")])
+    for spec in SYNCED_MODELS:
+        if any(reference.kind is Kind.GENERIC for reference in spec.references()):
+            assert spec.label in models_referencing("circuits.circuit")
+            assert scopes[spec.group].production_ids()[spec.label] is None, spec.label
+    assert scopes["metadata"].production_ids()["extras.contactassociation"] is None

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from veritas_pipeline.engine.registry import GROUPS, MODELS, NOT_SYNCED_FIELDS, SYNCED_MODELS
+from veritas_pipeline.engine.registry import GROUPS, MODELS, NOT_SYNCED_FIELDS, SYNCED_MODELS, Kind
 from veritas_pipeline.engine.state import StateStore
 
 from .conftest import Api, StackInfo, group_metadata, production_sql, run_sync, total
@@ -58,14 +58,14 @@ def synced(fresh_stack: StackInfo, tmp_path_factory) -> SyncedStack:
 
 # ---------------------------------------------------------------- an independent comparison
 
-def plain(spec, name: str, value):
+def plain(kind: Kind, value):
     if isinstance(value, dict) and set(value) == {"value", "label"}:
         value = value["value"]
     if value in ("", None):
         return None
-    if name in spec.decimals:
+    if kind is Kind.DECIMAL:
         return Decimal(str(value)).normalize()
-    if isinstance(value, list) and name in spec.unordered:
+    if isinstance(value, list) and kind is Kind.UNORDERED:
         return sorted(value, key=repr)
     return value
 
@@ -110,29 +110,28 @@ def mismatches(mirror: Mirror, spec, production_row: dict, veritas_row: dict, to
     fields = spec.compared_fields if not touched else [f for f in spec.compared_fields if f in spec.safe_fields]
     for name in fields:
         want, have = production_row.get(name), veritas_row.get(name)
-        if name in spec.refs:
-            target = spec.refs[name]
+        kind, target = spec.field(name).kind, spec.field(name).target
+        if kind is Kind.REFERENCE:
             if target in mirror.production and mirror.mapped(target, rid(want)) != rid(have):
                 problems.append(f"{name}: production {rid(want)} -> VeritasBot {rid(have)}")
-        elif name in spec.m2m:
-            target = spec.m2m[name]
+        elif kind is Kind.MANY:
             if target in mirror.production:
                 if {mirror.mapped(target, rid(v)) for v in want or ()} != {rid(v) for v in have or ()}:
                     problems.append(f"{name} differs")
-        elif name == "tags":
+        elif kind is Kind.TAGS:
             wanted = {mirror.mapped("extras.tag", rid(v)) for v in want or ()}
             if not wanted <= {rid(v) for v in have or ()}:
                 problems.append("tags missing")
-        elif name in spec.union:
+        elif kind is Kind.UNION:
             if not set(want or ()) <= set(have or ()):
                 problems.append(f"{name} missing {set(want) - set(have or ())}")
-        elif name == "custom_fields":
+        elif kind is Kind.CUSTOM_FIELDS:
             for key, value in (want or {}).items():
-                if plain(spec, name, value) != plain(spec, name, (have or {}).get(key)):
+                if plain(kind, value) != plain(kind, (have or {}).get(key)):
                     problems.append(f"custom field {key}: {value!r} != {(have or {}).get(key)!r}")
-        elif name in spec.generic or name in spec.generic.values():
+        elif kind in (Kind.GENERIC, Kind.CONTENT_TYPE):
             continue  # generic references: checked through their natural counterpart below
-        elif plain(spec, name, want) != plain(spec, name, have):
+        elif plain(kind, want) != plain(kind, have):
             problems.append(f"{name}: {want!r} != {have!r}")
     return problems
 
@@ -161,10 +160,11 @@ def test_every_production_object_has_an_equal_counterpart_in_veritas(synced: Syn
             veritas_id = mirror.counterpart(spec.label, production_id)
             if veritas_id is None:
                 # Only objects pointing at discovered data that VeritasBot lacks may be missing (pending).
-                missing_targets = [field for field, type_field in spec.generic.items()
-                                   if MODELS.get(production_row.get(type_field)) is not None
-                                   and not MODELS[production_row[type_field]].synced
-                                   and production_row.get(field) not in _ids(synced.stack, production_row[type_field])]
+                missing_targets = [field.name for field in spec.of_kind(Kind.GENERIC)
+                                   if MODELS.get(production_row.get(field.type_field)) is not None
+                                   and not MODELS[production_row[field.type_field]].synced
+                                   and production_row.get(field.name)
+                                   not in _ids(synced.stack, production_row[field.type_field])]
                 if missing_targets:
                     pending_explained += 1
                 else:

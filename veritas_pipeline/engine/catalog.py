@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 from .client import NautobotClient
 from .registry import MODELS, ModelSpec
-from .values import content_type_label, ref_id
+from .values import ref_id
 
 
 class Side(str, Enum):
@@ -114,16 +114,13 @@ class Catalog:
     def _compute_key(self, side: Side, spec: ModelSpec, row: dict) -> tuple:
         parts = []
         for name in spec.key:
-            if name in spec.refs:
-                parts.append(self.natural_key(side, spec.refs[name], ref_id(row.get(name))))
-            elif name in spec.generic:
-                target_label = content_type_label(row.get(spec.generic[name]))
-                if target_label in MODELS:
-                    parts.append(self.natural_key(side, target_label, ref_id(row.get(name))))
-                else:
-                    parts.append(ref_id(row.get(name)))
-            else:
-                parts.append(spec.normalize(name, row.get(name)))
+            key_field = spec.field(name)
+            if not key_field.is_reference:
+                parts.append(key_field.canonical(row.get(name)))
+                continue
+            target, target_id = key_field.target_of(row), ref_id(row.get(name))
+            # A generic reference into a model the registry does not know keeps its bare id.
+            parts.append(self.natural_key(side, target, target_id) if target in MODELS else target_id)
         return tuple(parts)
 
     def display(self, side: Side, label: str, object_id: str) -> str:

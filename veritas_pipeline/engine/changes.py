@@ -10,7 +10,8 @@ transaction outlasts the window, and nothing is consumed twice.
 
 Changed models map to sync groups through the registry. A run syncs the changed objects by id; a model
 with a deletion is planned whole, so the object gone from production is reported as an orphan, and so is
-every model that references it, because Nautobot clears such references without logging a change.
+every model that can reference it (generic references included), because Nautobot clears such references
+without logging a change.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from datetime import datetime, timedelta
 from typing import Iterable
 
 from .client import NautobotClient
-from .registry import GROUPS, MODELS, SYNCED_MODELS
+from .registry import GROUPS, MODELS, models_referencing
 
 FEED_ENDPOINT = "extras/object-changes"
 DEFAULT_OVERLAP_SECONDS = 60.0
@@ -122,13 +123,6 @@ class GroupScope:
                                              if label not in self.whole_models}
         scope.update(dict.fromkeys(self.whole_models))
         return scope
-
-
-def models_referencing(label: str) -> tuple[str, ...]:
-    """Synced models with a reference (FK, M2M or tags) to `label`."""
-    return tuple(spec.label for spec in SYNCED_MODELS
-                 if label in spec.refs.values() or label in spec.m2m.values()
-                 or (label == "extras.tag" and spec.tags))
 
 
 def scopes_for(changes: Iterable[Change]) -> dict[str, GroupScope]:
