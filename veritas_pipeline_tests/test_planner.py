@@ -176,5 +176,32 @@ def test_tree_creates_are_levelled_parents_first():
     ("", None, False), ({"value": "a", "label": "A"}, "a", False), ("15.10", "15.1", True), ([2, 1], [1, 2], True),
 ])
 def test_value_normalization(production_value, veritas_value, differs):
-    spec = MODELS["dcim.softwareversion"]
-    assert (spec.normalize("version", production_value) != spec.normalize("version", veritas_value)) is differs
+    version = MODELS["dcim.softwareversion"].field("version")
+    assert (version.canonical(production_value) != version.canonical(veritas_value)) is differs
+
+
+def test_an_update_writes_only_what_the_diff_found_different_with_both_values():
+    """diffsync's diff is the only comparison: each differing field (each custom field key) comes with
+    VeritasBot's value and production's, and nothing that compares equal is written."""
+    tenant_id = uid()
+    production = tenant(tenant_id, "Acme", description="new", comments="same",
+                        custom_fields={"site_code": "A1", "owner": "ops"})
+    veritas = tenant(tenant_id, "Acme", description="old", comments="same",
+                     custom_fields={"site_code": "A1", "owner": "noc", "extra": "kept"})
+    plan = planner_for({"tenancy/tenants": [production]}, {"tenancy/tenants": [veritas]}).plan(MODELS["tenancy.tenant"])
+    [write] = plan.writes
+    assert write.action == "update"
+    assert write.changes == {"description": ("old", "new"), "custom_fields": ({"owner": "noc"}, {"owner": "ops"})}
+    assert write.body["custom_fields"] == {"owner": "ops"}
+    assert "comments" not in write.body and "name" not in write.body
+    assert plan.unchanged == 0
+
+
+def test_orphans_are_computed_once_per_model_and_run():
+    tag_id, orphan_id = uid(), uid()
+    sync_tag = {"id": tag_id, "name": SYNC_TAG, "display": SYNC_TAG, "content_types": ["tenancy.tenant"]}
+    planner = planner_for({"tenancy/tenants": []},
+                          {"extras/tags": [sync_tag], "tenancy/tenants": [tenant(orphan_id, "Gone", tags=[ref(tag_id)])]})
+    spec = MODELS["tenancy.tenant"]
+    assert planner.plan(spec).orphans == [(orphan_id, "Gone")]
+    assert planner.orphans(spec) is planner.orphans(spec), "a second computation of the same orphans"

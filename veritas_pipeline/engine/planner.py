@@ -2,14 +2,15 @@
 
 For one model: every production object is translated into VeritasBot's terms (references through the
 identity map, tags and custom fields normalized), both sides become diffsync models derived from the
-registry entry, diffsync computes the difference, and each difference becomes a write, a conflict
-(a discovery-owned field that production would change), or nothing. No I/O happens here beyond the
-catalog's lazy reads.
+registry entry, diffsync computes the difference once, and each difference becomes a write, a conflict
+(a discovery-owned field that production would change), or nothing. The diffsync attributes carry the
+values to write and compare by their canonical form, so a diff element holds everything a write needs:
+the production values ("+") and VeritasBot's ("-") of exactly the fields that differ. No I/O happens
+here beyond the catalog's lazy reads.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from functools import cache
@@ -20,8 +21,9 @@ from diffsync import Adapter, DiffSyncModel
 
 from .catalog import Catalog, Match, Side
 from .policy import PrecedencePolicy
-from .registry import MODELS, ModelSpec
-from .values import content_type_label, ref_id
+from .registry import MODELS, Field, Kind, ModelSpec
+from .trees import depths
+from .values import ref_id
 
 
 @dataclass
@@ -111,29 +113,88 @@ def _route_diffsync_logs() -> None:
     logging.getLogger("diffsync").setLevel(logging.WARNING)
 
 
-@cache
-def diffsync_model(spec: ModelSpec) -> type[DiffSyncModel]:
-    """The diffsync model of a registry entry: one identifier (the VeritasBot id), one attribute per field.
+class Compared:
+    """A diffsync attribute value: compared by its canonical form, it carries the value itself (as it
+    would be written, or as VeritasBot holds it), so that the diff alone says what to write."""
 
-    Attribute names get a prefix so that no Nautobot field name can shadow a pydantic method.
-    """
-    annotations = {"uid": str, **{f"f_{name}": Any for name in spec.compared_fields}}
+    __slots__ = ("value", "canonical")
+
+    def __init__(self, value: Any, canonical: Any):
+        self.value = value
+        self.canonical = canonical
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Compared) and self.canonical == other.canonical
+
+    def __hash__(self) -> int:
+        return hash(self.canonical)
+
+    def __repr__(self) -> str:
+        return repr(self.value)
+
+
+# Attribute names get a prefix so that no Nautobot field name can shadow a pydantic method. Custom fields
+# are one attribute per key, so that the diff names the keys that differ.
+FIELD_PREFIX, CUSTOM_FIELD_PREFIX = "f_", "cf_"
+
+
+@cache
+def diffsync_model(spec: ModelSpec, custom_field_keys: tuple[str, ...] = ()) -> type[DiffSyncModel]:
+    """The diffsync model of a registry entry: identified by the VeritasBot id and the production id it
+    stands for, one attribute per compared field (per key for custom fields)."""
+    attributes = (*(FIELD_PREFIX + spec_field.name for spec_field in spec.comparable()
+                    if spec_field.kind is not Kind.CUSTOM_FIELDS),
+                  *(CUSTOM_FIELD_PREFIX + key for key in custom_field_keys))
     namespace = {
-        "__annotations__": annotations,
+        "__annotations__": {"veritas_id": str, "production_id": str, **dict.fromkeys(attributes, Any)},
         "__module__": __name__,
         "_modelname": spec.name,
-        "_identifiers": ("uid",),
-        "_attributes": tuple(f"f_{name}" for name in spec.compared_fields),
-        **{f"f_{name}": None for name in spec.compared_fields},
+        "_identifiers": ("veritas_id", "production_id"),
+        "_attributes": attributes,
+        **dict.fromkeys(attributes),
     }
     return type(f"Sync_{spec.name}", (DiffSyncModel,), namespace)
 
 
-def _adapter_for(spec: ModelSpec, side: Side) -> Adapter:
-    model = diffsync_model(spec)
-    adapter_class = type(f"{side.value.title()}Adapter_{spec.name}", (Adapter,),
-                         {spec.name: model, "top_level": [spec.name]})
+def _adapter_for(model: type[DiffSyncModel], side: Side) -> Adapter:
+    adapter_class = type(f"{side.value.title()}Adapter_{model.__name__}", (Adapter,),
+                         {model._modelname: model, "top_level": [model._modelname]})
     return adapter_class(name=side.value)
+
+
+def _attributes(spec: ModelSpec, values: dict) -> dict[str, Compared]:
+    """Translated field values as diffsync attributes."""
+    attributes = {}
+    for spec_field in spec.comparable():
+        value = values[spec_field.name]
+        if spec_field.kind is Kind.CUSTOM_FIELDS:
+            attributes.update((CUSTOM_FIELD_PREFIX + key, Compared(item, spec_field.canonical(item)))
+                              for key, item in value.items())
+        else:
+            canonical = value if value is UNRESOLVED else spec_field.canonical(value)
+            attributes[FIELD_PREFIX + spec_field.name] = Compared(value, canonical)
+    return attributes
+
+
+def _values(spec: ModelSpec, attributes: dict[str, Any]) -> dict[str, Any]:
+    """Field values back from diffsync attributes (all of an object's, or those of a diff)."""
+    values: dict[str, Any] = {}
+    for attribute, compared in attributes.items():
+        if not isinstance(compared, Compared):
+            continue  # a custom field key this object does not have
+        if attribute.startswith(CUSTOM_FIELD_PREFIX):
+            for custom_fields in spec.of_kind(Kind.CUSTOM_FIELDS):
+                values.setdefault(custom_fields.name, {})[attribute[len(CUSTOM_FIELD_PREFIX):]] = compared.value
+        else:
+            values[attribute[len(FIELD_PREFIX):]] = compared.value
+    return values
+
+
+def _plain(value: Any) -> Any:
+    """A choice field's value ({"value", "label"} on reads); any other value as it is."""
+    if isinstance(value, dict) and set(value) == {"value", "label"}:
+        return value["value"]
+    return value
 
 
 class Planner:
@@ -148,6 +209,7 @@ class Planner:
         self.holders = holders  # label -> VeritasBot ids that hold discovered devices or VMs
         # Production ids that will not exist in VeritasBot after this run (failed or pending objects).
         self.unavailable: dict[str, dict[str, str]] = {}
+        self._orphans: dict[str, list[tuple[str, str]]] = {}
 
     # ---------------------------------------------------------------- public
     def plan(self, spec: ModelSpec, production_ids: set[str] | None = None) -> ModelPlan:
@@ -158,64 +220,71 @@ class Planner:
         selected = production_rows if production_ids is None else {
             pid: row for pid, row in production_rows.items() if pid in production_ids}
 
-        source, target = _adapter_for(spec, Side.PRODUCTION), _adapter_for(spec, Side.VERITAS)
-        model = diffsync_model(spec)
-        desired_by_id: dict[str, dict] = {}
-        production_of: dict[str, str] = {}
-        matched: set[str] = set()  # every VeritasBot object a production object stands for, even unwritable
+        translated: list[tuple[str, str, dict]] = []  # (VeritasBot id, production id, desired values)
         for production_id, row in selected.items():
             veritas_id = self._veritas_id_or_fail(spec, production_id, plan)
-            identity = self.catalog.identity(spec.label, production_id)
-            matched.update(identity.candidates or [veritas_id])
             if veritas_id is None:
                 continue
             desired = self._translate(spec, production_id, row, plan)
-            if desired is None:
-                continue
-            desired_by_id[veritas_id] = desired
-            production_of[veritas_id] = production_id
-            source.add(model(uid=veritas_id, **self._comparable(spec, desired)))
-            current = veritas_rows.get(veritas_id)
-            if current is not None:
-                target.add(model(uid=veritas_id, **self._comparable(spec, self._current(spec, current, desired))))
+            if desired is not None:
+                translated.append((veritas_id, production_id, desired))
+
+        custom_field_keys = sorted({key for _veritas_id, _production_id, desired in translated
+                                    for custom_fields in spec.of_kind(Kind.CUSTOM_FIELDS)
+                                    for key in desired[custom_fields.name]})
+        model = diffsync_model(spec, tuple(custom_field_keys))
+        source, target = _adapter_for(model, Side.PRODUCTION), _adapter_for(model, Side.VERITAS)
+        for veritas_id, production_id, desired in translated:
+            source.add(model(veritas_id=veritas_id, production_id=production_id, **_attributes(spec, desired)))
+            row = veritas_rows.get(veritas_id)
+            if row is not None:
+                target.add(model(veritas_id=veritas_id, production_id=production_id,
+                                 **_attributes(spec, self._current(spec, row, desired))))
+
+        if production_ids is None:  # orphans only make sense against the whole of production
+            plan.orphans = self.orphans(spec)
 
         adopted = set(plan.adopted.values())
-        if production_ids is None:  # orphans only make sense against the whole of production
-            plan.orphans = self._orphans(spec, veritas_rows, matched)
-
-        diff = target.diff_from(source)
-        changed: set[str] = set()
-        for element in diff.get_children():
-            veritas_id = element.keys["uid"]
+        changed = 0
+        for element in target.diff_from(source).get_children():
+            veritas_id, production_id = element.keys["veritas_id"], element.keys["production_id"]
             if element.action == "create":
-                changed.add(veritas_id)
-                create = self._create(spec, production_of[veritas_id], veritas_id, desired_by_id[veritas_id])
+                changed += 1
+                desired = _values(spec, element.source_attrs)
+                create = self._create(spec, production_id, veritas_id, desired)
                 plan.writes.append(create)
-                follow_up = self._deferred_update(spec, create, desired_by_id[veritas_id])
+                follow_up = self._deferred_update(spec, create, desired)
                 if follow_up:
                     plan.deferred.append(follow_up)
             elif element.action == "update":
-                changed.add(veritas_id)
-                write = self._update(spec, production_of[veritas_id], veritas_id, desired_by_id[veritas_id],
-                                     veritas_rows[veritas_id], plan, veritas_id in adopted)
+                changed += 1
+                write = self._update(spec, production_id, veritas_id, element, veritas_rows[veritas_id], plan,
+                                     veritas_id in adopted)
                 if write:
                     plan.writes.append(write)
-        plan.unchanged = len(desired_by_id) - len(changed)
+        plan.unchanged = len(translated) - changed
         self._assign_levels(spec, plan)
         return plan
 
-    def _orphans(self, spec: ModelSpec, veritas_rows: dict[str, dict], matched: set[str]) -> list[tuple[str, str]]:
-        """Objects the sync wrote (they carry its tag) that production no longer has. Never an object
+    def orphans(self, spec: ModelSpec) -> list[tuple[str, str]]:
+        """(VeritasBot id, name) of the objects the sync wrote (they carry its tag) that production no
+        longer has: computed once per run and model, against the whole of production. Never an object
         discovery owns: one carrying a discovery tag, or one the sync ever adopted."""
-        ever_adopted = set(self.catalog.remembered_adoptions(spec.label).values())
-        orphans = []
-        for veritas_id, row in veritas_rows.items():
-            tags = {ref_id(tag) for tag in row.get("tags") or ()}
-            if veritas_id in matched or veritas_id in ever_adopted or self.sync_tag_id not in tags \
-                    or tags & self.discovery_tag_ids:
-                continue
-            orphans.append((veritas_id, str(row.get("display") or veritas_id)))
-        return orphans
+        if spec.label not in self._orphans:
+            matched: set[str] = set()  # every VeritasBot object a production object stands for, even unwritable
+            for production_id in self.catalog.rows(Side.PRODUCTION, spec.label):
+                identity = self.catalog.identity(spec.label, production_id)
+                matched.update(identity.candidates or [identity.veritas_id or production_id])
+            ever_adopted = set(self.catalog.remembered_adoptions(spec.label).values())
+            orphans = []
+            for veritas_id, row in self.catalog.rows(Side.VERITAS, spec.label).items():
+                tags = {ref_id(tag) for tag in row.get("tags") or ()}
+                if veritas_id in matched or veritas_id in ever_adopted or self.sync_tag_id not in tags \
+                        or tags & self.discovery_tag_ids:
+                    continue
+                orphans.append((veritas_id, str(row.get("display") or veritas_id)))
+            self._orphans[spec.label] = orphans
+        return self._orphans[spec.label]
 
     def mark_unavailable(self, label: str, production_id: str, reason: str) -> None:
         self.unavailable.setdefault(label, {})[production_id] = reason
@@ -269,39 +338,29 @@ class Planner:
             plan.pending.append(Pending(spec.label, production_id, name, field_name, reason, blocking))
             desired[field_name] = UNRESOLVED
 
-        for field_name in spec.compared_fields:
-            value = row.get(field_name)
-            if field_name in spec.refs:
-                resolved, reason = self._resolve(spec.refs[field_name], ref_id(value))
-                if reason:
-                    unresolved(field_name, reason)
-                else:
-                    desired[field_name] = resolved
-            elif field_name in spec.generic:
-                target_label = content_type_label(row.get(spec.generic[field_name]))
-                resolved, reason = self._resolve(target_label, ref_id(value))
-                if reason:
-                    unresolved(field_name, reason)
-                else:
-                    desired[field_name] = resolved
-            elif field_name in spec.m2m or field_name == "tags":
-                target_label = spec.m2m.get(field_name, "extras.tag")
+        for spec_field in spec.comparable():
+            field_name, value = spec_field.name, row.get(spec_field.name)
+            if spec_field.many:
                 ids = []
-                for item in value or ():
-                    resolved, reason = self._resolve(target_label, ref_id(item))
+                for target_id in spec_field.target_ids(row):
+                    resolved, reason = self._resolve(spec_field.target, target_id)
                     if reason:
                         plan.pending.append(Pending(spec.label, production_id, name, field_name, reason, False))
-                    elif resolved not in self.managed_tag_ids or field_name != "tags":
+                    elif spec_field.kind is not Kind.TAGS or resolved not in self.managed_tag_ids:
                         ids.append(resolved)
                 desired[field_name] = sorted(set(ids))
-            elif field_name in spec.union:
+            elif spec_field.is_reference:
+                resolved, reason = self._resolve(spec_field.target_of(row), ref_id(value))
+                if reason:
+                    unresolved(field_name, reason)
+                else:
+                    desired[field_name] = resolved
+            elif spec_field.kind is Kind.UNION:
                 desired[field_name] = sorted(set(value or ()))
-            elif field_name == "custom_fields":
+            elif spec_field.kind is Kind.CUSTOM_FIELDS:
                 desired[field_name] = dict(value or {})
-            elif isinstance(value, dict) and set(value) == {"value", "label"}:
-                desired[field_name] = value["value"]
             else:
-                desired[field_name] = value
+                desired[field_name] = _plain(value)
         if blocked:
             self.mark_unavailable(spec.label, production_id, "pending")
             return None
@@ -310,50 +369,34 @@ class Planner:
     def _current(self, spec: ModelSpec, row: dict, desired: dict) -> dict:
         """VeritasBot's values in the same shape, restricted to what the sync manages."""
         current: dict[str, Any] = {}
-        for field_name in spec.compared_fields:
-            value = row.get(field_name)
-            if desired.get(field_name) is UNRESOLVED:
+        for spec_field in spec.comparable():
+            field_name, value = spec_field.name, row.get(spec_field.name)
+            if desired[field_name] is UNRESOLVED:
                 current[field_name] = UNRESOLVED  # left out of the write, so never a difference
-            elif field_name in spec.refs or field_name in spec.generic:
+            elif spec_field.kind is Kind.TAGS:
+                current[field_name] = sorted(set(spec_field.target_ids(row)) - self.managed_tag_ids)
+            elif spec_field.many:
+                current[field_name] = sorted(set(spec_field.target_ids(row)))
+            elif spec_field.is_reference:
                 current[field_name] = ref_id(value)
-            elif field_name == "tags":
-                current[field_name] = sorted({ref_id(tag) for tag in value or ()} - self.managed_tag_ids)
-            elif field_name in spec.m2m:
-                current[field_name] = sorted({ref_id(item) for item in value or ()})
-            elif field_name in spec.union:
+            elif spec_field.kind is Kind.UNION:
                 # Only additions are written: what VeritasBot allows beyond production stays.
                 current[field_name] = sorted(set(value or ()) & set(desired[field_name]))
-            elif field_name == "custom_fields":
+            elif spec_field.kind is Kind.CUSTOM_FIELDS:
                 values = value or {}
                 current[field_name] = {key: values.get(key) for key in desired[field_name]}
-            elif isinstance(value, dict) and set(value) == {"value", "label"}:
-                current[field_name] = value["value"]
             else:
-                current[field_name] = value
+                current[field_name] = _plain(value)
         return current
-
-    @staticmethod
-    def _comparable(spec: ModelSpec, values: dict) -> dict:
-        comparable = {}
-        for field_name, value in values.items():
-            if value is UNRESOLVED:
-                comparable[f"f_{field_name}"] = "<unresolved>"
-            elif field_name == "custom_fields":
-                comparable[f"f_{field_name}"] = json.dumps(
-                    {key: spec.normalize(field_name, item) for key, item in sorted(value.items())}, default=str)
-            else:
-                comparable[f"f_{field_name}"] = spec.normalize(field_name, value)
-        return comparable
 
     # ---------------------------------------------------------------- writes
     def _create(self, spec: ModelSpec, production_id: str, veritas_id: str, desired: dict) -> Write:
         body = {"id": veritas_id}
-        for field_name, value in desired.items():
-            if value is UNRESOLVED or field_name in spec.deferred:
+        for spec_field in spec.comparable():
+            value = desired.get(spec_field.name, {} if spec_field.kind is Kind.CUSTOM_FIELDS else None)
+            if value is UNRESOLVED or spec_field.name in spec.deferred:
                 continue
-            body[field_name] = value
-        if spec.tags and "tags" not in spec.deferred:
-            body["tags"] = self._tags_to_write(desired["tags"])
+            body[spec_field.name] = self._tags_to_write(value) if spec_field.kind is Kind.TAGS else value
         changes = {name: (None, value) for name, value in body.items() if name != "id"}
         return Write(spec.label, "create", veritas_id, production_id,
                      self.catalog.display(Side.PRODUCTION, spec.label, production_id), body, changes)
@@ -362,50 +405,47 @@ class Planner:
         return [*({"id": tag} for tag in tag_ids), {"name": self.policy.sync_tag}]
 
     def _deferred_update(self, spec: ModelSpec, create: Write, desired: dict) -> Write | None:
-        values = {name: desired[name] for name in spec.deferred
-                  if desired.get(name) is not None and desired[name] is not UNRESOLVED}
-        if "tags" in values:
-            values["tags"] = self._tags_to_write(values["tags"])
+        values = {spec_field.name: self._tags_to_write(desired[spec_field.name])
+                  if spec_field.kind is Kind.TAGS else desired[spec_field.name]
+                  for spec_field in spec.deferred_fields()
+                  if desired.get(spec_field.name) is not None and desired[spec_field.name] is not UNRESOLVED}
         if not values:
             return None
         return Write(spec.label, "update", create.veritas_id, create.production_id, create.name,
                      {"id": create.veritas_id, **values}, {name: (None, value) for name, value in values.items()})
 
-    def _update(self, spec: ModelSpec, production_id: str, veritas_id: str, desired: dict, row: dict,
+    def _update(self, spec: ModelSpec, production_id: str, veritas_id: str, element: Any, row: dict,
                 plan: ModelPlan, adopted: bool) -> Write | None:
-        current = self._current(spec, row, desired)
+        """The write of one diff element: its differing fields, each production's ("+") over VeritasBot's
+        ("-"), except the fields discovery owns on a discovery-touched object (conflicts)."""
+        difference = element.get_attrs_diffs()
+        wanted, held = _values(spec, difference.get("+", {})), _values(spec, difference.get("-", {}))
         name = self.catalog.display(Side.VERITAS, spec.label, veritas_id)
         touched_rule = self.touched_rule(spec, veritas_id, row, adopted)
         body: dict[str, Any] = {"id": veritas_id}
         changes: dict[str, tuple[Any, Any]] = {}
-        for field_name in spec.compared_fields:
-            want, have = desired[field_name], current[field_name]
-            if want is UNRESOLVED:
+        for spec_field in spec.comparable():
+            if spec_field.name not in wanted:
                 continue
-            if field_name == "custom_fields":
-                want = {key: item for key, item in want.items()
-                        if spec.normalize(field_name, item) != spec.normalize(field_name, have.get(key))}
-                if not want:
-                    continue
-                have = {key: have.get(key) for key in want}
-            elif spec.normalize(field_name, want) == spec.normalize(field_name, have):
+            want, have = wanted[spec_field.name], held.get(spec_field.name)
+            if touched_rule and spec_field.name not in self.policy.safe_fields(spec):
+                plan.conflicts.append(Conflict(spec.label, veritas_id, name, spec_field.name, want, have,
+                                               touched_rule))
                 continue
-            if touched_rule and field_name not in self.policy.safe_fields(spec):
-                plan.conflicts.append(Conflict(spec.label, veritas_id, name, field_name, want, have, touched_rule))
-                continue
-            body[field_name] = self._write_value(spec, field_name, want, row)
-            changes[field_name] = (have, want)
+            body[spec_field.name] = self._write_value(spec_field, want, row)
+            changes[spec_field.name] = (have, want)
         if not changes:
             return None
-        if spec.tags and "tags" not in body:
-            body["tags"] = self._write_value(spec, "tags", desired["tags"], row)
+        for tags in spec.of_kind(Kind.TAGS):  # every update restates the tags, so the sync tag stays
+            if tags.name not in body:
+                body[tags.name] = self._write_value(tags, _values(spec, element.source_attrs)[tags.name], row)
         return Write(spec.label, "update", veritas_id, production_id, name, body, changes)
 
-    def _write_value(self, spec: ModelSpec, field_name: str, want: Any, row: dict) -> Any:
-        if field_name in spec.union:
-            return sorted(set(want) | set(row.get(field_name) or ()))
-        if field_name == "tags":
-            kept = {ref_id(tag) for tag in row.get("tags") or ()} & self.discovery_tag_ids
+    def _write_value(self, spec_field: Field, want: Any, row: dict) -> Any:
+        if spec_field.kind is Kind.UNION:
+            return sorted(set(want) | set(row.get(spec_field.name) or ()))
+        if spec_field.kind is Kind.TAGS:
+            kept = set(spec_field.target_ids(row)) & self.discovery_tag_ids
             return self._tags_to_write(sorted(set(want) | kept))
         return want
 
@@ -421,15 +461,11 @@ class Planner:
 
     @staticmethod
     def _assign_levels(spec: ModelSpec, plan: ModelPlan) -> None:
+        """Tree depth among this run's creates: the applier writes parents before their children."""
         if not spec.tree:
             return
         creates = {write.veritas_id: write for write in plan.creates}
-
-        def depth(write: Write, seen: frozenset = frozenset()) -> int:
-            parent = write.body.get(spec.tree)
-            if parent in creates and parent not in seen:
-                return depth(creates[parent], seen | {write.veritas_id}) + 1
-            return 0
-
-        for write in creates.values():
-            write.level = depth(write)
+        parent_of = {veritas_id: parent if (parent := write.body.get(spec.tree)) in creates else None
+                     for veritas_id, write in creates.items()}
+        for veritas_id, depth in depths(creates, parent_of).items():
+            creates[veritas_id].level = depth
