@@ -26,7 +26,6 @@ from pydantic import Field
 
 from .engine.changes import GroupScope
 from .engine.registry import GROUPS, group_dependencies, models_of_group
-from .engine.prune import prune_orphans
 from .metadata import failure_table, group_metadata, orphan_metadata
 from .resources import SyncResource
 
@@ -113,7 +112,7 @@ class OrphansConfig(Config):
     kinds={"nautobot", "python"},
 )
 def orphans(context: AssetExecutionContext, config: OrphansConfig, sync: SyncResource) -> MaterializeResult:
-    report = prune_orphans(sync.engine(context.run.run_id), dry_run=config.dry_run)
+    report = sync.engine(context.run.run_id).prune_orphans(dry_run=config.dry_run)
     for orphan, reason in report.kept:
         context.log.warning(f"orphan {orphan.label} {orphan.name!r} ({orphan.veritas_id}) kept: {reason}")
     if report.skipped:

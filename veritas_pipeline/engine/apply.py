@@ -7,8 +7,10 @@ non-list body), the batch is split in halves until each bad object stands alone.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from itertools import groupby
+from typing import Any
 
 from .client import NautobotClient, NautobotWriteError
 from .planner import Failure, Write
@@ -20,6 +22,16 @@ class ApplyResult:
     done: list[tuple[Write, dict]] = field(default_factory=list)  # each write with VeritasBot's answer
     failed: list[Failure] = field(default_factory=list)
     requests: int = 0
+
+    def audit_entries(self) -> list[dict]:
+        """State-database rows for these writes: what was done, and what failed and why."""
+        entries = [{"model": write.label, "object_id": write.veritas_id, "object_name": write.name,
+                    "action": write.action, "changes": _jsonable(write.changes), "succeeded": True, "error": None}
+                   for write, _row in self.done]
+        entries += [{"model": failure.label, "object_id": failure.object_id, "object_name": failure.name,
+                     "action": failure.action, "changes": None, "succeeded": False,
+                     "error": _error_text(failure.error)} for failure in self.failed]
+        return entries
 
 
 class Applier:
@@ -109,3 +121,11 @@ def _single_error(detail):
     if isinstance(detail, list) and len(detail) == 1:
         return detail[0]
     return detail
+
+
+def _jsonable(changes: dict[str, tuple[Any, Any]]) -> dict[str, list[Any]]:
+    return {name: [before, after] for name, (before, after) in changes.items()}
+
+
+def _error_text(error: Any) -> str:
+    return error if isinstance(error, str) else json.dumps(error, default=str)

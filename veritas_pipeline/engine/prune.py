@@ -1,15 +1,21 @@
 """Orphans: objects the sync wrote that production no longer has. Reported every run; deleted only
 when the policy opts in, children before parents, never more than the cap, and never after a failed
-production read (an incomplete production would make live objects look orphaned)."""
+production read (an incomplete production would make live objects look orphaned).
+
+`SyncEngine.prune_orphans` runs it with the run's own catalog, planner (which computes each model's
+orphans once per run) and applier."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
-from .catalog import Side
+from .apply import Applier, ApplyResult
+from .catalog import Catalog, Side
 from .planner import Write
+from .policy import PrecedencePolicy
 from .registry import SYNCED_MODELS, ModelSpec
-from .sync import SyncEngine, audit_entries
+from .trees import depths
 from .values import ref_id
 
 PRUNE_RUN_GROUP = "orphans"  # the state database's group name for prune runs
@@ -32,24 +38,25 @@ class PruneReport:
     skipped: str | None = None  # why nothing was deleted at all
 
 
-def prune_orphans(engine: SyncEngine, *, dry_run: bool = False) -> PruneReport:
-    policy = engine.policy
+def prune_orphans(catalog: Catalog, find_orphans: Callable[[ModelSpec], list[tuple[str, str]]], applier: Applier,
+                  policy: PrecedencePolicy, *, dry_run: bool, record: Callable[[ApplyResult], None]) -> PruneReport:
+    """Report every synced model's orphans (`find_orphans`: VeritasBot id and name) and delete them when
+    the policy allows; `record` keeps the audit trail of each delete request's outcome."""
     report = PruneReport(enabled=policy.prune_orphans and not dry_run, limit=policy.prune_limit)
-    if engine.catalog.production_by_id:
+    if catalog.production_by_id:
         report.skipped = "an incremental run reads production partly: orphans need a full read"
         return report
     for spec in SYNCED_MODELS:
         try:
-            engine.catalog.rows(Side.PRODUCTION, spec.label)
+            catalog.rows(Side.PRODUCTION, spec.label)
         except Exception as error:  # noqa: BLE001 - any failed read makes every orphan suspect
             report.skipped = f"production read of {spec.label} failed, so nothing is deleted: {error}"
             return report
-    planner = engine.planner()
     levels_by_model = {}
     for spec in SYNCED_MODELS:
-        orphans = [Orphan(spec.label, veritas_id, name) for veritas_id, name in planner.plan(spec).orphans]
+        orphans = [Orphan(spec.label, veritas_id, name) for veritas_id, name in find_orphans(spec)]
         report.orphans += orphans
-        levels_by_model[spec.label] = _levels_children_first(engine, spec, orphans)
+        levels_by_model[spec.label] = _levels_children_first(catalog, spec, orphans)
     if not report.enabled:
         report.skipped = "dry run" if policy.prune_orphans else "pruning is off (policy prune_orphans)"
         return report
@@ -61,33 +68,30 @@ def prune_orphans(engine: SyncEngine, *, dry_run: bool = False) -> PruneReport:
             report.kept += [(orphan, f"over the cap of {policy.prune_limit} deletions per run") for orphan in over]
             budget -= len(allowed)
             if allowed:
-                _delete(engine, spec, allowed, report)
+                _delete(applier, spec, allowed, report, record)
     return report
 
 
-def _levels_children_first(engine: SyncEngine, spec: ModelSpec, orphans: list[Orphan]) -> list[list[Orphan]]:
+def _levels_children_first(catalog: Catalog, spec: ModelSpec, orphans: list[Orphan]) -> list[list[Orphan]]:
     """Orphans in groups that can be deleted together: for a tree, one depth at a time, deepest first."""
     if not spec.tree or not orphans:
         return [orphans] if orphans else []
-    rows = engine.catalog.rows(Side.VERITAS, spec.label)
-
-    def depth(object_id: str, seen: frozenset = frozenset()) -> int:
-        parent = ref_id((rows.get(object_id) or {}).get(spec.tree))
-        return 0 if parent is None or parent in seen else depth(parent, seen | {object_id}) + 1
-
+    rows = catalog.rows(Side.VERITAS, spec.label)
+    parent_of = {object_id: ref_id(row.get(spec.tree)) for object_id, row in rows.items()}
+    depth_of = depths((orphan.veritas_id for orphan in orphans), parent_of)
     by_depth: dict[int, list[Orphan]] = {}
     for orphan in orphans:
-        by_depth.setdefault(depth(orphan.veritas_id), []).append(orphan)
+        by_depth.setdefault(depth_of[orphan.veritas_id], []).append(orphan)
     return [by_depth[d] for d in sorted(by_depth, reverse=True)]
 
 
-def _delete(engine: SyncEngine, spec: ModelSpec, orphans: list[Orphan], report: PruneReport) -> None:
+def _delete(applier: Applier, spec: ModelSpec, orphans: list[Orphan], report: PruneReport,
+            record: Callable[[ApplyResult], None]) -> None:
     writes = [Write(spec.label, "delete", o.veritas_id, "", o.name, {"id": o.veritas_id}, {"object": (o.name, None)})
               for o in orphans]
-    result = engine.applier.delete(spec, writes)
+    result = applier.delete(spec, writes)
     deleted = {write.veritas_id for write, _row in result.done}
     report.deleted += [orphan for orphan in orphans if orphan.veritas_id in deleted]
     report.kept += [(Orphan(f.label, f.object_id, f.name), f"VeritasBot refused the delete: {f.error}")
                     for f in result.failed]
-    if engine.state:
-        engine.state.record_writes(engine.run_id, PRUNE_RUN_GROUP, audit_entries(result))
+    record(result)

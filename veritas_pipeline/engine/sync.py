@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -13,7 +12,8 @@ from .catalog import Catalog, Side
 from .client import NautobotClient
 from .planner import Conflict, Failure, ModelPlan, Pending, Planner, Write
 from .policy import PrecedencePolicy
-from .registry import GROUPS, SYNCED_MODELS, ModelSpec, models_of_group
+from .prune import PRUNE_RUN_GROUP, PruneReport, prune_orphans
+from .registry import GROUPS, MODELS, SYNCED_MODELS, ModelSpec, discovery_placements, holder_models, models_of_group
 from .state import StateStore
 from .values import ref_id
 
@@ -107,27 +107,32 @@ class SyncEngine:
         self.catalog.record_written("extras.tag", [row])
 
     def _discovery_holders(self) -> dict[str, set[str]]:
-        """Locations and racks holding devices or VMs that carry a discovery tag: a few bulk reads."""
-        holders: dict[str, set[str]] = {"dcim.location": set(), "dcim.rack": set()}
+        """The objects of the registry's holder models (locations, racks) in which objects carrying a
+        discovery tag sit (devices, VMs through their cluster): one bulk read per discovered model and tag."""
+        holders: dict[str, set[str]] = {label: set() for label in holder_models()}
         present = set(self._tag_ids())
         tags = [tag for tag in self.policy.discovery_tags if tag in present]
         if not tags:
             return holders
-        # One read per tag: several values of Nautobot's `tags` filter must all match (AND).
-        devices = [device for tag in tags for device in self.veritas.list("dcim/devices", tags=tag, exclude_m2m="true")]
-        for device in devices:
-            holders["dcim.location"].add(ref_id(device.get("location")))
-            holders["dcim.rack"].add(ref_id(device.get("rack")))
-        machines = [machine for tag in tags
-                    for machine in self.veritas.list("virtualization/virtual-machines", tags=tag, exclude_m2m="true")]
-        clusters = self.catalog.rows(Side.VERITAS, "virtualization.cluster") if machines else {}
-        for machine in machines:
-            cluster = clusters.get(ref_id(machine.get("cluster")) or "")
-            if cluster:
-                holders["dcim.location"].add(ref_id(cluster.get("location")))
+        discovered: dict[str, list[dict]] = {}
+        for spec, path, holder in discovery_placements():
+            if spec.label not in discovered:
+                # One read per tag: several values of Nautobot's `tags` filter must all match (AND).
+                discovered[spec.label] = [row for tag in tags
+                                          for row in self.veritas.list(spec.endpoint, tags=tag, exclude_m2m="true")]
+            for row in discovered[spec.label]:
+                holders[holder].add(self._follow(spec, row, path))
         for ids in holders.values():
             ids.discard(None)
         return holders
+
+    def _follow(self, spec: ModelSpec, row: dict | None, path: tuple[str, ...]) -> str | None:
+        """The id at the end of a reference path from `row` (VeritasBot rows; None where it breaks)."""
+        for hop in path[:-1]:
+            target = spec.field(hop).target
+            row = self.catalog.rows(Side.VERITAS, target).get(ref_id((row or {}).get(hop)) or "")
+            spec = MODELS[target]
+        return ref_id((row or {}).get(path[-1]))
 
     def planner(self) -> Planner:
         if self._planner is None:
@@ -139,6 +144,16 @@ class SyncEngine:
         return self._planner
 
     # ---------------------------------------------------------------- run
+    def prune_orphans(self, *, dry_run: bool = False) -> PruneReport:
+        """Every synced model's orphans (the planner's, computed once per run), deleted only when the
+        policy opts in; each delete request's outcome goes to the audit trail."""
+        def record(result: ApplyResult) -> None:
+            if self.state:
+                self.state.record_writes(self.run_id, PRUNE_RUN_GROUP, result.audit_entries())
+
+        return prune_orphans(self.catalog, lambda spec: self.planner().orphans(spec), self.applier, self.policy,
+                             dry_run=dry_run, record=record)
+
     def sync_group(self, group: str, *, dry_run: bool = False,
                    production_ids: dict[str, set[str] | None] | None = None) -> GroupReport:
         """Sync every model of a group; with `production_ids` only the models listed, each restricted to
@@ -218,7 +233,7 @@ class SyncEngine:
         model.failed += len(result.failed)
         report.failures.extend(result.failed)
         if self.state:
-            self.state.record_writes(self.run_id, report.group, audit_entries(result))
+            self.state.record_writes(self.run_id, report.group, result.audit_entries())
 
     @staticmethod
     def _production_id(plan: ModelPlan, veritas_id: str) -> str:
@@ -226,22 +241,3 @@ class SyncEngine:
             if write.veritas_id == veritas_id:
                 return write.production_id
         return veritas_id
-
-
-def audit_entries(result: ApplyResult) -> list[dict]:
-    """State-database rows for the writes of an ApplyResult: what was done, and what failed and why."""
-    entries = [{"model": write.label, "object_id": write.veritas_id, "object_name": write.name,
-                "action": write.action, "changes": _jsonable(write.changes), "succeeded": True, "error": None}
-               for write, _row in result.done]
-    entries += [{"model": failure.label, "object_id": failure.object_id, "object_name": failure.name,
-                 "action": failure.action, "changes": None, "succeeded": False,
-                 "error": _error_text(failure.error)} for failure in result.failed]
-    return entries
-
-
-def _jsonable(changes: dict[str, tuple[Any, Any]]) -> dict[str, list[Any]]:
-    return {name: [before, after] for name, (before, after) in changes.items()}
-
-
-def _error_text(error: Any) -> str:
-    return error if isinstance(error, str) else json.dumps(error, default=str)
