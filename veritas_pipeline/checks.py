@@ -4,7 +4,7 @@ They run in the same run as their group's asset, after it, on the run's engine (
 sync loaded and wrote), and on their own (the `data_quality` job, or "Execute" in the UI), on a fresh
 read. Failures that would make downstream groups write on a broken base are blocking ERRORs:
 referential integrity, required fields, uniqueness, hierarchy. The others warn. Every result carries its
-counts and a table of the offending objects. The check logic is in engine/quality.py.
+counts and a table of the offending objects. The check logic is in engine/quality.py, its frames are built in engine/frames.py.
 """
 
 from dataclasses import dataclass
@@ -23,7 +23,8 @@ from dagster import (
 )
 
 from .engine import quality
-from .engine.quality import GroupData, Outcome
+from .engine.frames import GroupData
+from .engine.quality import Outcome
 from .engine.registry import GROUPS, models_of_group
 from .metadata import markdown_table
 from .resources import SyncResource

@@ -248,3 +248,30 @@ def test_freshness_warns_past_the_maximum_age_and_when_never_synced():
 
 def test_key_text_flattens_references():
     assert quality.key_text((("Europe", ("Paris",)), None, "R1")) == "Europe / Paris / R1"
+
+
+# ---------------------------------------------------------------- frames from the registry
+
+def test_a_generic_reference_to_an_object_missing_in_veritasbot_is_a_lost_reference():
+    """The frames take a generic reference's target from the row (here a tenant a contact association
+    points at), like the registry's other references: its loss is reported like theirs."""
+    from veritas_pipeline.engine.catalog import Catalog
+    from veritas_pipeline.engine.frames import GroupData
+    from veritas_pipeline.engine.policy import PrecedencePolicy
+
+    from .test_planner import FakeClient, tenant, uid
+
+    tenant_id, association_id = uid(), uid()
+    association = {"id": association_id, "display": "Acme contact", "contact": None, "team": None, "role": None,
+                   "status": None, "associated_object_type": "tenancy.tenant", "associated_object_id": tenant_id,
+                   "custom_fields": {}}
+    catalog = Catalog(FakeClient({"tenancy/tenants": [tenant(tenant_id, "Acme")],
+                                  "extras/contact-associations": [association]}, read_only=True),
+                      FakeClient({"extras/contact-associations": [association]}))
+    data = GroupData(catalog, PrecedencePolicy(), None, "metadata")
+
+    lost = data.production[data.production["id"] == tenant_id]
+    assert list(lost["label"]) == ["tenancy.tenant"] and lost["counterpart"].isna().all()
+    outcome = quality.referential_integrity("metadata", data.production, data.veritas, data.references)
+    assert problems(outcome) == {association_id: f"associated_object_id: tenancy.tenant 'Acme' ({tenant_id}) "
+                                                 "is not in VeritasBot"}

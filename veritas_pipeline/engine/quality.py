@@ -1,9 +1,7 @@
 """Data-quality checks of what the sync leaves in VeritasBot: pandas DataFrames in, findings out.
 
-`GroupData` lays out one sync group's objects as DataFrames, read through a catalog (the run's own when
-the checks run with the sync, so what it loaded and wrote; a fresh one when they run alone). Everything is
-derived from the registry: natural keys, references (foreign keys, many-to-many, generic, tags), required
-fields, trees and their types. The check functions below it are pure and know nothing of Nautobot.
+The check functions here are pure and know nothing of Nautobot; `frames.GroupData` builds their frames
+from the instances (through a catalog) and the state database. This module defines the frames' columns.
 
 A *synced object* is a VeritasBot object that stands for a production object: it has the production UUID,
 or it was adopted by natural key. The frames (columns in the *_COLUMNS constants):
@@ -21,17 +19,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import cached_property
 from typing import Any, Sequence
 
 import pandas as pd
-from sqlalchemy import select
 
-from .catalog import Catalog, Match, Side
-from .policy import PrecedencePolicy
-from .registry import MODELS, ModelSpec, models_of_group
-from .state import StateStore, writes
-from .values import content_type_label, normalize, ref_id
+from .registry import MODELS, models_of_group
+from .trees import Ending, walk_up
 
 PRODUCTION_COLUMNS = ["label", "id", "name", "key", "counterpart", "in_scope"]
 VERITAS_COLUMNS = ["label", "id", "name", "key", "production_id", "sync_tag", "discovery_tag", "written"]
@@ -39,7 +32,7 @@ REFERENCE_COLUMNS = ["side", "label", "object_id", "field", "target_label", "tar
 FIELD_COLUMNS = ["label", "id", "name", "field", "required", "in_production", "in_veritas"]
 TREE_COLUMNS = ["label", "id", "name", "parent", "type_id"]
 TYPE_COLUMNS = ["label", "id", "name", "parent", "nestable"]
-PRODUCTION, VERITAS = Side.PRODUCTION.value, Side.VERITAS.value
+PRODUCTION, VERITAS = "production", "veritas"  # the `side` column (catalog.Side values)
 
 
 @dataclass(frozen=True)
@@ -184,16 +177,17 @@ def hierarchy(group: str, trees: pd.DataFrame, types: pd.DataFrame) -> Outcome:
         spec = MODELS[label]
         findings += _broken_branches(label, nodes)
         if spec.tree_type:
-            findings += _misplaced_types(label, nodes, types[types["label"] == spec.refs[spec.tree_type]])
+            findings += _misplaced_types(label, nodes, types[types["label"] == spec.field(spec.tree_type).target])
     return Outcome(not findings, f"{_plural(len(findings), 'misplaced node')} in {own['label'].nunique()} trees",
                    findings, {"nodes": len(own), "misplaced": len(findings)})
 
 
 def _broken_branches(label: str, nodes: pd.DataFrame) -> list[Finding]:
-    parent_of = {node: None if _blank(parent) else parent for node, parent in zip(nodes["id"], nodes["parent"])}
+    parent_of = {node: None if blank(parent) else parent for node, parent in zip(nodes["id"], nodes["parent"])}
     name_of = dict(zip(nodes["id"], nodes["name"]))
     problem_of: dict[str, str] = {}  # broken nodes only
     sound: set[str] = set()  # nodes whose ancestry reaches a root
+    settled: set[str] = set()  # sound or broken: every node walked gets its answer
 
     def orphan(members: list[str]) -> None:
         cause = parent_of[members[-1]] if members else None
@@ -201,32 +195,21 @@ def _broken_branches(label: str, nodes: pd.DataFrame) -> list[Finding]:
             problem_of[member] = f"orphaned: under {name_of[cause]!r}, whose branch is broken"
 
     for start in sorted(parent_of):
-        path: list[str] = []  # from `start` up towards a root
-        node = start
-        while True:
-            if node in sound:
-                sound.update(path)
-                break
-            if node in problem_of:
-                orphan(path)
-                break
-            if node in path:
-                cycle = path[path.index(node):]
-                ring = " → ".join(str(name_of[member]) for member in (*cycle, node))
-                for member in cycle:
-                    problem_of[member] = f"in a parent cycle: {ring}"
-                orphan(path[:path.index(node)])
-                break
-            path.append(node)
-            parent = parent_of[node]
-            if parent is None:
-                sound.update(path)
-                break
-            if parent not in parent_of:
-                problem_of[node] = f"its parent {parent} does not exist"
-                orphan(path[:-1])
-                break
-            node = parent
+        path, stop, ending = walk_up(start, parent_of, known=settled)
+        settled.update(path)
+        if ending is Ending.ROOT or (ending is Ending.STOPPED and stop in sound):
+            sound.update(path)
+        elif ending is Ending.STOPPED:
+            orphan(path)
+        elif ending is Ending.CYCLE:
+            cycle = path[path.index(stop):]
+            ring = " → ".join(str(name_of[member]) for member in (*cycle, stop))
+            for member in cycle:
+                problem_of[member] = f"in a parent cycle: {ring}"
+            orphan(path[:path.index(stop)])
+        else:  # the last node's parent does not exist
+            problem_of[path[-1]] = f"its parent {stop} does not exist"
+            orphan(path[:-1])
     return [Finding(label, node, str(name_of[node]), problem) for node, problem in sorted(problem_of.items())]
 
 
@@ -241,7 +224,7 @@ def _misplaced_types(label: str, nodes: pd.DataFrame, types: pd.DataFrame) -> li
     for row in nodes.itertuples():
         if row.type_id not in type_parent:
             continue  # a dangling type is referential integrity's finding
-        parent = None if _blank(row.parent) else row.parent
+        parent = None if blank(row.parent) else row.parent
         if parent is not None and parent not in type_of:
             continue  # a missing parent is already reported
         allowed = {type_parent[row.type_id]} | ({row.type_id} if nestable[row.type_id] else set())
@@ -337,185 +320,8 @@ def freshness(group: str, last_success: datetime | None, now: datetime, max_age:
                            "max_age_hours": limit_hours})
 
 
-# ---------------------------------------------------------------------------------------------- reading
-
-class GroupData:
-    """One group's frames, read lazily through a catalog (each frame once)."""
-
-    def __init__(self, catalog: Catalog, policy: PrecedencePolicy, state: StateStore | None, group: str):
-        self.catalog = catalog
-        self.policy = policy
-        self.state = state
-        self.group = group
-        self.specs = models_of_group(group)
-
-    # ------------------------------------------------------------ identities
-    @cached_property
-    def counterparts(self) -> dict[str, dict[str, str | None]]:
-        """label -> production id -> its VeritasBot id (or None), for the group's and the synced models they
-        reference."""
-        labels = [spec.label for spec in self.specs]
-        labels += sorted({target for spec in self.specs for target in self._targets(spec) if _is_synced(target)}
-                         - set(labels))
-        return {label: {production_id: self._counterpart(label, production_id)
-                        for production_id in self.catalog.rows(Side.PRODUCTION, label)} for label in labels}
-
-    def _counterpart(self, label: str, production_id: str) -> str | None:
-        identity = self.catalog.identity(label, production_id)
-        return identity.veritas_id if identity.match in (Match.SAME, Match.ADOPTED) else None
-
-    @staticmethod
-    def _targets(spec: ModelSpec) -> set[str]:
-        return {*spec.refs.values(), *spec.m2m.values(), *(("extras.tag",) if spec.tags else ())}
-
-    def _in_scope(self, spec: ModelSpec, row: dict) -> bool:
-        for name in spec.required:
-            target = content_type_label(row.get(spec.generic[name])) if name in spec.generic else spec.refs.get(name)
-            target_id = ref_id(row.get(name))
-            if target_id is None or _is_synced(target):
-                continue
-            if target not in MODELS or self._counterpart(target, target_id) is None:
-                return False  # points at discovered data VeritasBot lacks: pending by design
-        return True
-
-    # ------------------------------------------------------------ frames
-    @cached_property
-    def production(self) -> pd.DataFrame:
-        own = {spec.label for spec in self.specs}
-        rows = []
-        for label, mapping in self.counterparts.items():
-            spec, table = MODELS[label], self.catalog.rows(Side.PRODUCTION, label)
-            for production_id, counterpart in mapping.items():
-                rows.append({"label": label, "id": production_id, "counterpart": counterpart,
-                             "name": self.catalog.display(Side.PRODUCTION, label, production_id),
-                             "key": self._key(Side.PRODUCTION, label, production_id) if label in own else None,
-                             "in_scope": self._in_scope(spec, table[production_id])})
-        return frame(rows, PRODUCTION_COLUMNS)
-
-    @cached_property
-    def veritas(self) -> pd.DataFrame:
-        tag_ids = {row["name"]: tag_id for tag_id, row in self.catalog.rows(Side.VERITAS, "extras.tag").items()}
-        sync_tag = tag_ids.get(self.policy.sync_tag)
-        discovery_tags = {tag_ids[name] for name in self.policy.discovery_tags if name in tag_ids}
-        written = self._written_ids()
-        rows = []
-        for spec in self.specs:
-            stands_for = {veritas_id: production_id
-                          for production_id, veritas_id in self.counterparts[spec.label].items() if veritas_id}
-            for veritas_id, row in self.catalog.rows(Side.VERITAS, spec.label).items():
-                tags = {ref_id(tag) for tag in row.get("tags") or ()} if spec.tags else set()
-                rows.append({"label": spec.label, "id": veritas_id,
-                             "name": self.catalog.display(Side.VERITAS, spec.label, veritas_id),
-                             "key": self._key(Side.VERITAS, spec.label, veritas_id),
-                             "production_id": stands_for.get(veritas_id), "sync_tag": sync_tag in tags,
-                             "discovery_tag": bool(tags & discovery_tags), "written": veritas_id in written})
-        own = {spec.label for spec in self.specs}
-        referenced = set(self.references["target_label"]) - own
-        for label in sorted(referenced):
-            for veritas_id in self.catalog.rows(Side.VERITAS, label):
-                rows.append({"label": label, "id": veritas_id,
-                             "name": self.catalog.display(Side.VERITAS, label, veritas_id), "key": None,
-                             "production_id": None, "sync_tag": False, "discovery_tag": False, "written": False})
-        return frame(rows, VERITAS_COLUMNS)
-
-    @cached_property
-    def references(self) -> pd.DataFrame:
-        rows = []
-        for spec in self.specs:
-            for side in Side:
-                for object_id, row in self.catalog.rows(side, spec.label).items():
-                    rows += [{"side": side.value, "label": spec.label, "object_id": object_id, "field": name,
-                              "target_label": target, "target_id": target_id}
-                             for name, target, target_id in _references(spec, row)]
-        return frame(rows, REFERENCE_COLUMNS)
-
-    @cached_property
-    def fields(self) -> pd.DataFrame:
-        rows = []
-        for spec in self.specs:
-            names = dict.fromkeys((*spec.required, *(name for name in spec.key
-                                                     if name not in spec.refs and name not in spec.generic)))
-            production_rows = self.catalog.rows(Side.PRODUCTION, spec.label)
-            for production_id, veritas_id in self.counterparts[spec.label].items():
-                if veritas_id is None:
-                    continue
-                veritas_row = self.catalog.rows(Side.VERITAS, spec.label)[veritas_id]
-                rows += [{"label": spec.label, "id": veritas_id, "field": name, "required": name in spec.required,
-                          "name": self.catalog.display(Side.VERITAS, spec.label, veritas_id),
-                          "in_production": _is_set(spec, name, production_rows[production_id]),
-                          "in_veritas": _is_set(spec, name, veritas_row)} for name in names]
-        return frame(rows, FIELD_COLUMNS)
-
-    @cached_property
-    def trees(self) -> pd.DataFrame:
-        rows = []
-        for spec in self.specs:
-            if not spec.tree:
-                continue
-            for veritas_id, row in self.catalog.rows(Side.VERITAS, spec.label).items():
-                rows.append({"label": spec.label, "id": veritas_id, "parent": ref_id(row.get(spec.tree)),
-                             "name": row.get("name") or self.catalog.display(Side.VERITAS, spec.label, veritas_id),
-                             "type_id": ref_id(row.get(spec.tree_type)) if spec.tree_type else None})
-        return frame(rows, TREE_COLUMNS)
-
-    @cached_property
-    def types(self) -> pd.DataFrame:
-        rows = []
-        for spec in self.specs:
-            if not (spec.tree and spec.tree_type):
-                continue
-            type_spec = MODELS[spec.refs[spec.tree_type]]
-            for type_id, row in self.catalog.rows(Side.VERITAS, type_spec.label).items():
-                # Nautobot's `nestable`: a node may also sit under a node of its own type.
-                rows.append({"label": type_spec.label, "id": type_id, "name": row.get("name") or type_id,
-                             "parent": ref_id(row.get(type_spec.tree)), "nestable": bool(row.get("nestable"))})
-        return frame(rows, TYPE_COLUMNS)
-
-    def last_successful_sync(self) -> datetime | None:
-        return self.state.last_successful_run(self.group) if self.state else None
-
-    # ------------------------------------------------------------ helpers
-    def _key(self, side: Side, label: str, object_id: str) -> tuple | None:
-        key = self.catalog.natural_key(side, label, object_id)
-        return None if _blank(key) else key
-
-    def _written_ids(self) -> set[str]:
-        """Objects of the group the sync ever created or updated, from the audit trail."""
-        if self.state is None:
-            return set()
-        query = (select(writes.c.object_id).distinct()
-                 .where(writes.c.model.in_([spec.label for spec in self.specs]), writes.c.succeeded.is_(True),
-                        writes.c.action.in_(("create", "update"))))
-        with self.state.engine.connect() as connection:
-            return set(connection.execute(query).scalars())
-
-
-def _references(spec: ModelSpec, row: dict):
-    """(field, target model, target id) for every reference value of a row."""
-    for name, target in spec.refs.items():
-        if ref_id(row.get(name)):
-            yield name, target, ref_id(row.get(name))
-    for name, target in spec.m2m.items():
-        for item in row.get(name) or ():
-            yield name, target, ref_id(item)
-    if spec.tags:
-        for tag in row.get("tags") or ():
-            yield "tags", "extras.tag", ref_id(tag)
-    for name, type_field in spec.generic.items():
-        target = content_type_label(row.get(type_field))
-        if target in MODELS and ref_id(row.get(name)):
-            yield name, target, ref_id(row.get(name))
-
-
-def _blank(value: Any) -> bool:
+def blank(value: Any) -> bool:
     """None, NaN (pandas' missing value), or a key made only of those."""
     if isinstance(value, tuple):
-        return all(_blank(part) for part in value)
+        return all(blank(part) for part in value)
     return value is None or (isinstance(value, float) and math.isnan(value))
-
-
-def _is_set(spec: ModelSpec, name: str, row: dict) -> bool:
-    value = row.get(name)
-    if name in spec.refs or name in spec.generic:
-        return ref_id(value) is not None
-    return normalize(value) is not None

@@ -136,6 +136,14 @@ class StateStore:
                                       .where(adoptions.c.model == label))
             return {production_id: veritas_id for production_id, veritas_id in rows}
 
+    def written_object_ids(self, labels: Iterable[str]) -> set[str]:
+        """Objects of these models the sync ever created or updated, from the audit trail."""
+        query = (select(writes.c.object_id).distinct()
+                 .where(writes.c.model.in_(list(labels)), writes.c.succeeded.is_(True),
+                        writes.c.action.in_(("create", "update"))))
+        with self.engine.connect() as connection:
+            return set(connection.execute(query).scalars())
+
     def writes_of_run(self, run_id: str) -> list[dict]:
         with self.engine.connect() as connection:
             rows = connection.execute(select(writes).where(writes.c.run_id == run_id).order_by(writes.c.id))
