@@ -3,18 +3,8 @@
 `GroupData` reads them through a catalog (the run's own when the checks run with the sync, so what it
 loaded and wrote; a fresh one when they run alone) and the state database's `StateStore` methods.
 Everything is derived from the registry's iterations: natural keys, references with their targets
-(foreign keys, many-to-many, generic, tags), required fields, trees and their types. The columns are
-quality.py's; its checks read these frames.
-
-A *synced object* is a VeritasBot object that stands for a production object: it has the production UUID,
-or it was adopted by natural key. The frames:
-- production: production objects of the group's models and of the synced models they reference, with
-  their VeritasBot counterpart and whether they are in scope (references into discovered data resolve);
-- veritas: VeritasBot objects of the group's models and of every model they reference, with the
-  production object each stands for, its sync and discovery tags, and whether the sync ever wrote it;
-- references: one row per reference value of a group object, on either side;
-- fields: required and natural-key fields of each synced object, set or not on either side;
-- trees / types: VeritasBot tree nodes with their parent and type, and the types' own tree.
+(foreign keys, many-to-many, generic, tags), required fields, trees and their types. The frames and
+their columns are described in quality.py, whose checks read them.
 """
 
 from __future__ import annotations
