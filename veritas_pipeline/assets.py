@@ -19,14 +19,14 @@ from dagster import (
     AssetKey,
     Config,
     MaterializeResult,
-    MetadataValue,
     asset,
 )
 from pydantic import Field
 
 from .engine.changes import GroupScope
 from .engine.registry import GROUPS, group_dependencies, models_of_group
-from .metadata import failure_table, group_metadata, orphan_metadata
+from .metadata import Key, failure_table, group_metadata, orphan_metadata
+from .metrics import FULL, INCREMENTAL, RunMetrics
 from .resources import SyncResource
 
 SYNC_ASSET_GROUP = "veritas_sync"
@@ -56,6 +56,21 @@ class GroupSyncConfig(Config):
         return scope.production_ids()
 
 
+def run_metrics(context, sync: SyncResource) -> RunMetrics:
+    """The run's metrics: its mode from the run config (a dry run pushes nothing), and whether it is a
+    whole run (every group and the orphans step), the only kind whose outcome is a full sync's."""
+    configs = [(op or {}).get("config") or {} for op in ((context.run.run_config or {}).get("ops") or {}).values()]
+    if any(config.get("dry_run") for config in configs):
+        mode = None
+    elif any(config.get("changed_ids") is not None or config.get("whole_models") for config in configs):
+        mode = INCREMENTAL
+    else:
+        mode = FULL
+    steps = context.run.step_keys_to_execute
+    steps = steps if steps is not None else [node.name for node in context.job_def.nodes]
+    return sync.metrics(context.run.run_id, mode, ORPHANS_ASSET in steps)
+
+
 def _description(group: str) -> str:
     models = ", ".join(spec.label for spec in models_of_group(group))
     return f"Sync group '{group}' from production Nautobot to VeritasBot: {models}."
@@ -73,24 +88,35 @@ def build_group_asset(group: str):
         metadata={"models": [spec.label for spec in models_of_group(group)]},
     )
     def _sync_group(context: AssetExecutionContext, config: GroupSyncConfig, sync: SyncResource) -> MaterializeResult:
-        report = sync.engine(context.run.run_id, incremental=config.incremental).sync_group(
-            group, dry_run=config.dry_run, production_ids=config.production_ids(group))
+        metrics = run_metrics(context, sync)
+        engine = sync.engine(context.run.run_id, incremental=config.incremental)
+        try:
+            report = engine.sync_group(group, dry_run=config.dry_run, production_ids=config.production_ids(group))
+        except Exception:
+            metrics.group_error(group, _last_success(engine, group))
+            raise
+        metrics.group_done(report, _last_success(engine, group))
         for failure in report.failures:
             context.log.error(f"{failure.label} {failure.name!r} ({failure.object_id}) {failure.action} failed: "
                               f"{failure.error}")
         context.log.info(f"{group}: created {report.total('created')}, updated {report.total('updated')}, "
                          f"unchanged {report.total('unchanged')}, failed {report.total('failed')}")
+        links = sync.links()
         check = AssetCheckResult(
             check_name=WRITE_FAILURES_CHECK,
             passed=report.succeeded,
             severity=AssetCheckSeverity.ERROR,
-            metadata={"failed": len(report.failures),
-                      **({"failures": MetadataValue.md(failure_table(report))} if report.failures else {})},
+            metadata={Key.FAILED: len(report.failures),
+                      **({Key.FAILURES: failure_table(report, links)} if report.failures else {})},
         )
-        return MaterializeResult(metadata={**group_metadata(report), "incremental": config.incremental},
+        return MaterializeResult(metadata={**group_metadata(report, links), Key.INCREMENTAL: config.incremental},
                                  check_results=[check])
 
     return _sync_group
+
+
+def _last_success(engine, group: str):
+    return engine.state.last_successful_run(group) if engine.state else None
 
 
 group_assets = [build_group_asset(group) for group in GROUPS]
@@ -112,9 +138,19 @@ class OrphansConfig(Config):
     kinds={"nautobot", "python"},
 )
 def orphans(context: AssetExecutionContext, config: OrphansConfig, sync: SyncResource) -> MaterializeResult:
-    report = sync.engine(context.run.run_id).prune_orphans(dry_run=config.dry_run)
+    metrics = run_metrics(context, sync)
+    try:
+        report = sync.engine(context.run.run_id).prune_orphans(dry_run=config.dry_run)
+    except Exception:
+        metrics.push_run(succeeded=False)
+        raise
+    deleted: dict[str, int] = {}
+    for orphan in report.deleted:
+        deleted[orphan.label] = deleted.get(orphan.label, 0) + 1
+    metrics.deletes_done(deleted)
+    metrics.push_run(succeeded=True)
     for orphan, reason in report.kept:
         context.log.warning(f"orphan {orphan.label} {orphan.name!r} ({orphan.veritas_id}) kept: {reason}")
     if report.skipped:
         context.log.info(f"nothing pruned: {report.skipped}")
-    return MaterializeResult(metadata=orphan_metadata(report))
+    return MaterializeResult(metadata=orphan_metadata(report, sync.links()))

@@ -18,7 +18,6 @@ from dagster import (
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetKey,
-    MetadataValue,
     multi_asset_check,
 )
 
@@ -26,7 +25,8 @@ from .engine import quality
 from .engine.frames import GroupData
 from .engine.quality import Outcome
 from .engine.registry import GROUPS, models_of_group
-from .metadata import markdown_table
+from .metadata import MODEL, OBJECT, Key, table
+from .metrics import Pusher, push_coverage
 from .resources import SyncResource
 
 
@@ -46,6 +46,8 @@ class QualityCheck:
     evaluate: Callable[[GroupData, SyncResource], Outcome]
     applies: Callable[[str], bool] = lambda group: True
 
+
+COVERAGE_CHECK = "coverage"
 
 QUALITY_CHECKS: tuple[QualityCheck, ...] = (
     QualityCheck("referential_integrity", True,
@@ -68,7 +70,7 @@ QUALITY_CHECKS: tuple[QualityCheck, ...] = (
                  "Objects carrying the sync tag and a discovery tag, listed; warns on those the sync created",
                  lambda data, sync: quality.discovery_consistency(data.group, data.production, data.veritas),
                  _has_tags),
-    QualityCheck("coverage", False,
+    QualityCheck(COVERAGE_CHECK, False,
                  "Share of in-scope production objects present in VeritasBot, per model",
                  lambda data, sync: quality.coverage(data.group, data.production, sync.coverage_threshold)),
     QualityCheck("freshness", False,
@@ -83,15 +85,20 @@ def group_quality_checks(group: str) -> tuple[QualityCheck, ...]:
     return tuple(check for check in QUALITY_CHECKS if check.applies(group))
 
 
+def _column_type(dtype) -> str:
+    return "int" if dtype.kind in "iu" else "float" if dtype.kind == "f" else "bool" if dtype.kind == "b" else "string"
+
+
 def _metadata(outcome: Outcome) -> dict:
-    metadata = {"offending": len(outcome.findings), **outcome.counts}
+    metadata = {Key.OFFENDING: len(outcome.findings), **outcome.counts}
     if outcome.findings:
-        metadata["objects"] = MetadataValue.md(markdown_table(
-            ["model", "id", "name", "problem"],
-            [[finding.label, finding.object_id, finding.name, finding.problem] for finding in outcome.findings]))
+        metadata[Key.OBJECTS] = table(
+            [MODEL, ("id", "string", ""), OBJECT, ("problem", "string", "")],
+            [[finding.label, finding.object_id, finding.name, finding.problem] for finding in outcome.findings])
     if outcome.per_model is not None:
-        metadata["models"] = MetadataValue.md(markdown_table(list(outcome.per_model.columns),
-                                                             outcome.per_model.values.tolist()))
+        frame = outcome.per_model
+        metadata[Key.MODELS] = table([(name, _column_type(frame[name].dtype), "") for name in frame.columns],
+                                     frame.values.tolist())
     return metadata
 
 
@@ -118,6 +125,12 @@ def build_group_checks(group: str):
             if not outcome.passed:
                 log = context.log.error if check.blocking else context.log.warning
                 log(f"{group} {check.name}: {outcome.summary}")
+                synced = sync.running_metrics(context.run.run_id)
+                if check.blocking and synced:  # the sync of this run stops short of its last step: it failed
+                    synced.push_run(succeeded=False)
+            if check.name == COVERAGE_CHECK and outcome.per_model is not None:
+                push_coverage(Pusher(sync.pushgateway_url), group,
+                              zip(outcome.per_model["model"], outcome.per_model["share"]))
             yield AssetCheckResult(asset_key=AssetKey(group), check_name=check.name, passed=outcome.passed,
                                    severity=severity, description=outcome.summary, metadata=_metadata(outcome))
 

@@ -2,7 +2,8 @@
 
 Connection settings come from the environment: PRODUCTION_NAUTOBOT_URL/_TOKEN, VERITASBOT_URL/_TOKEN
 (read when a run starts, through EnvVar), VERITAS_VERIFY_TLS (default true), VERITAS_STATE_DB_URL
-(default: a SQLite file in DAGSTER_HOME); the schedules' crons, see `schedules.py`.
+(default: a SQLite file in DAGSTER_HOME), VERITAS_PUSHGATEWAY_URL (where runs push their metrics; unset:
+none); the schedules' crons, see `schedules.py`.
 """
 
 from __future__ import annotations
@@ -29,16 +30,21 @@ def _state_db_url() -> str:
     return os.environ.get("VERITAS_STATE_DB_URL") or f"sqlite:///{home / 'veritas_state.db'}"
 
 
+# Each instance's environment variables: <prefix>_URL and <prefix>_TOKEN.
+INSTANCE_ENV_PREFIXES = {"production": "PRODUCTION_NAUTOBOT", "VeritasBot": "VERITASBOT"}
+
+
 def _nautobot(prefix: str) -> NautobotResource:
     return NautobotResource(url=EnvVar(f"{prefix}_URL"), token=EnvVar(f"{prefix}_TOKEN"),
                             verify_tls=_flag("VERITAS_VERIFY_TLS", True))
 
 
 sync_resource = SyncResource(
-    production=_nautobot("PRODUCTION_NAUTOBOT"),
-    veritas=_nautobot("VERITASBOT"),
+    production=_nautobot(INSTANCE_ENV_PREFIXES["production"]),
+    veritas=_nautobot(INSTANCE_ENV_PREFIXES["VeritasBot"]),
     state_db_url=_state_db_url(),
     policy_file=os.environ.get("VERITAS_POLICY_FILE") or None,
+    pushgateway_url=os.environ.get("VERITAS_PUSHGATEWAY_URL") or None,
 )
 
 defs = Definitions(

@@ -1,126 +1,217 @@
-"""Operator-facing summaries of a group sync: markdown tables and figures for the Dagster UI."""
+"""What a group sync shows in the Dagster UI: flat typed figures and typed tables, under keys defined here
+once and shared by the assets, the checks and the CLI.
+
+Tables are `MetadataValue.table` with a `TableSchema`; rows that stand for an object carry links to it in
+the production and the VeritasBot web UI.
+"""
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Iterable, Sequence
 
-from dagster import MetadataValue
+from dagster import MetadataValue, TableColumn, TableRecord, TableSchema
 
 from .engine.prune import PruneReport
+from .engine.registry import MODELS
 from .engine.sync import GroupReport
 
 MAX_ROWS = 200  # a readable table; the full record is in the state database
+
+
+class Key:
+    """Metadata keys of the sync's materializations."""
+
+    DRY_RUN = "dry_run"
+    INCREMENTAL = "incremental"
+    MODELS = "models"
+    PLANNED_CREATES = "planned_creates"
+    PLANNED_UPDATES = "planned_updates"
+    SECONDS = {phase: f"seconds_{phase}" for phase in ("load", "plan", "apply")}
+    REQUESTS = {"production": "requests_production", "veritas": "requests_veritas"}
+    SYNC_RUN_ID = "sync_run_id"
+    PLAN = "plan"
+    FAILURES = "failures"
+    FAILED = "failed"
+    CONFLICTS_NEW = "conflicts_new"
+    CONFLICTS_RESOLVED = "conflicts_resolved"
+    CONFLICT_TABLE = "conflict_table"
+    CONFLICTS_NEW_TABLE = "conflicts_new_table"
+    CONFLICTS_RESOLVED_TABLE = "conflicts_resolved_table"
+    PENDING_TABLE = "pending_table"
+    ORPHAN_TABLE = "orphan_table"
+    # The orphans step
+    ORPHANS = "orphans"
+    DELETED = "deleted"
+    KEPT = "kept"
+    PRUNE_ENABLED = "prune_enabled"
+    PRUNE_LIMIT = "prune_limit"
+    ORPHANS_PER_MODEL = "orphans_per_model"
+    SKIPPED = "skipped"
+    # Data-quality checks
+    OFFENDING = "offending"
+    OBJECTS = "objects"
+
+
+# Per-model counters of a group, in the order the UI and the CLI show them.
 COUNTERS = ("in_production", "in_veritas", "created", "updated", "unchanged", "adopted", "pending", "failed",
             "conflicts", "orphans")
 
 
-def _cell(value: Any, width: int = 120) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, default=str, sort_keys=True)
-    text = text.replace("|", "\\|").replace("\n", " ")
-    return text if len(text) <= width else text[: width - 1] + "…"
+@dataclass(frozen=True)
+class ObjectLinks:
+    """Web UI addresses of objects in both instances (a Nautobot UI path is its REST path without /api)."""
+
+    production_url: str = ""
+    veritas_url: str = ""
+
+    @staticmethod
+    def _link(base: str, label: str, object_id: str | None) -> str:
+        if not base or not object_id or label not in MODELS:
+            return ""
+        return f"{base.rstrip('/')}/{MODELS[label].endpoint}/{object_id}/"
+
+    def production(self, label: str, object_id: str | None) -> str:
+        return self._link(self.production_url, label, object_id)
+
+    def veritas(self, label: str, object_id: str | None) -> str:
+        return self._link(self.veritas_url, label, object_id)
 
 
-def markdown_table(headers: list[str], rows: list[list[Any]], total: int | None = None) -> str:
-    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    lines += ["| " + " | ".join(_cell(value) for value in row) + " |" for row in rows[:MAX_ROWS]]
-    total = len(rows) if total is None else total
-    if total > MAX_ROWS:
-        lines.append(f"\n{total - MAX_ROWS} more not shown.")
-    return "\n".join(lines)
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, default=str, sort_keys=True)
 
 
-def model_table(report: GroupReport) -> str:
+def _cell(value: Any) -> Any:
+    value = value.item() if hasattr(value, "item") else value  # numpy scalars from pandas frames
+    return value if isinstance(value, (int, float, bool)) or value is None else _text(value)
+
+
+def table(columns: Sequence[tuple[str, str, str]], rows: Iterable[Sequence[Any]]) -> MetadataValue:
+    """A typed table: columns are (name, type, description); at most MAX_ROWS rows."""
+    names = [name for name, _type, _description in columns]
+    records = [TableRecord(dict(zip(names, map(_cell, row)))) for _, row in zip(range(MAX_ROWS), rows)]
+    schema = TableSchema(columns=[TableColumn(name, kind, description=description or None)
+                                  for name, kind, description in columns])
+    return MetadataValue.table(records, schema)
+
+
+MODEL = ("model", "string", "Nautobot model label")
+OBJECT = ("object", "string", "The object's display name")
+VERITAS_ID = ("veritasbot_id", "string", "The object's id in VeritasBot")
+PRODUCTION_ID = ("production_id", "string", "The object's id in production")
+PRODUCTION_LINK = ("production_link", "url", "The object in production's web UI")
+VERITAS_LINK = ("veritasbot_link", "url", "The object in VeritasBot's web UI")
+
+
+def model_table(report: GroupReport) -> MetadataValue:
+    columns = [MODEL, *((counter, "int", "") for counter in COUNTERS)]
     rows = [[model.label, *(getattr(model, counter) for counter in COUNTERS)] for model in report.models]
     if report.dry_run:
+        columns += [("would_create", "int", ""), ("would_update", "int", "")]
         rows = [[*row, model.planned_creates, model.planned_updates] for row, model in zip(rows, report.models)]
-        return markdown_table(["model", *COUNTERS, "would create", "would update"], rows)
-    return markdown_table(["model", *COUNTERS], rows)
+    return table(columns, rows)
 
 
-def plan_table(report: GroupReport) -> str:
-    rows = [[write.label, write.action, write.name, write.veritas_id, ", ".join(write.changes)]
-            for write in report.writes]
-    return markdown_table(["model", "action", "object", "id", "fields"], rows)
+def plan_table(report: GroupReport, links: ObjectLinks) -> MetadataValue:
+    return table(
+        [MODEL, ("action", "string", "create or update"), OBJECT, VERITAS_ID,
+         ("fields", "string", "Fields written"), PRODUCTION_LINK, VERITAS_LINK],
+        [[w.label, w.action, w.name, w.veritas_id, ", ".join(w.changes),
+          links.production(w.label, w.production_id), links.veritas(w.label, w.veritas_id)] for w in report.writes])
 
 
-def failure_table(report: GroupReport) -> str:
-    rows = [[failure.label, failure.action, failure.name, failure.object_id, failure.error]
-            for failure in report.failures]
-    return markdown_table(["model", "action", "object", "id", "Nautobot's error"], rows)
+def failure_table(report: GroupReport, links: ObjectLinks) -> MetadataValue:
+    production_ids = {write.veritas_id: write.production_id for write in report.writes}
+    return table(
+        [MODEL, ("action", "string", ""), OBJECT, VERITAS_ID, ("error", "string", "Nautobot's own error text"),
+         PRODUCTION_LINK, VERITAS_LINK],
+        [[f.label, f.action, f.name, f.object_id, f.error,
+          links.production(f.label, production_ids.get(f.object_id, f.object_id)),
+          links.veritas(f.label, f.object_id) if f.action != "create" else ""] for f in report.failures])
 
 
-def conflict_table(report: GroupReport) -> str:
-    rows = [[c.label, c.name, c.veritas_id, c.field, c.production_value, c.veritas_value, c.rule]
-            for c in report.conflicts]
-    return markdown_table(["model", "object", "id", "field", "production", "VeritasBot", "rule"], rows)
+CONFLICT_COLUMNS = [MODEL, OBJECT, VERITAS_ID, ("field", "string", ""),
+                    ("production_value", "string", ""), ("veritasbot_value", "string", "Kept")]
 
 
-def conflict_change_table(conflicts: list[dict]) -> str:
-    rows = [[c["model"], c["object_name"], c["object_id"], c["field"], c["production_value"], c["veritas_value"]]
-            for c in conflicts]
-    return markdown_table(["model", "object", "id", "field", "production", "VeritasBot"], rows)
+def conflict_table(report: GroupReport, links: ObjectLinks) -> MetadataValue:
+    return table(
+        [*CONFLICT_COLUMNS, ("rule", "string", "Why VeritasBot's value stands"), PRODUCTION_LINK, VERITAS_LINK],
+        [[c.label, c.name, c.veritas_id, c.field, c.production_value, c.veritas_value, c.rule,
+          links.production(c.label, c.production_id), links.veritas(c.label, c.veritas_id)]
+         for c in report.conflicts])
 
 
-def pending_table(report: GroupReport) -> str:
-    rows = [[p.label, p.name, p.production_id, p.field, p.reason, "not written" if p.blocking else "field left out"]
-            for p in report.pending]
-    return markdown_table(["model", "object", "production id", "field", "why", "effect"], rows)
+def conflict_change_table(conflicts: list[dict], links: ObjectLinks) -> MetadataValue:
+    return table(
+        [*CONFLICT_COLUMNS, VERITAS_LINK],
+        [[c["model"], c["object_name"], c["object_id"], c["field"], c["production_value"], c["veritas_value"],
+          links.veritas(c["model"], c["object_id"])] for c in conflicts])
 
 
-def group_metadata(report: GroupReport) -> dict[str, Any]:
+def pending_table(report: GroupReport, links: ObjectLinks) -> MetadataValue:
+    return table(
+        [MODEL, OBJECT, PRODUCTION_ID, ("field", "string", "The reference that does not resolve"),
+         ("why", "string", ""), ("effect", "string", ""), PRODUCTION_LINK],
+        [[p.label, p.name, p.production_id, p.field, p.reason,
+          "not written" if p.blocking else "field left out", links.production(p.label, p.production_id)]
+         for p in report.pending])
+
+
+def group_metadata(report: GroupReport, links: ObjectLinks) -> dict[str, Any]:
     metadata: dict[str, Any] = {
-        "dry_run": report.dry_run,
-        "models": MetadataValue.md(model_table(report)),
+        Key.DRY_RUN: report.dry_run,
+        Key.MODELS: model_table(report),
         **{counter: report.total(counter) for counter in COUNTERS},
-        "planned_creates": report.total("planned_creates"),
-        "planned_updates": report.total("planned_updates"),
-        "seconds_load": round(report.seconds["load"], 2),
-        "seconds_plan": round(report.seconds["plan"], 2),
-        "seconds_apply": round(report.seconds["apply"], 2),
-        "requests_production": report.requests.get("production", 0),
-        "requests_veritas": report.requests.get("veritas", 0),
-        "sync_run_id": report.run_id,
+        Key.PLANNED_CREATES: report.total("planned_creates"),
+        Key.PLANNED_UPDATES: report.total("planned_updates"),
+        **{key: round(report.seconds[phase], 2) for phase, key in Key.SECONDS.items()},
+        **{key: report.requests.get(side, 0) for side, key in Key.REQUESTS.items()},
+        Key.SYNC_RUN_ID: report.run_id,
+        Key.CONFLICTS_NEW: len(report.conflicts_new),
+        Key.CONFLICTS_RESOLVED: len(report.conflicts_resolved),
     }
     if report.writes:
-        metadata["plan"] = MetadataValue.md(plan_table(report))
+        metadata[Key.PLAN] = plan_table(report, links)
     if report.failures:
-        metadata["failures"] = MetadataValue.md(failure_table(report))
-    metadata["conflicts_new"] = len(report.conflicts_new)
-    metadata["conflicts_resolved"] = len(report.conflicts_resolved)
+        metadata[Key.FAILURES] = failure_table(report, links)
     if report.conflicts:
-        metadata["conflict_table"] = MetadataValue.md(conflict_table(report))
+        metadata[Key.CONFLICT_TABLE] = conflict_table(report, links)
     if report.conflicts_new:
-        metadata["conflicts_new_table"] = MetadataValue.md(conflict_change_table(report.conflicts_new))
+        metadata[Key.CONFLICTS_NEW_TABLE] = conflict_change_table(report.conflicts_new, links)
     if report.conflicts_resolved:
-        metadata["conflicts_resolved_table"] = MetadataValue.md(conflict_change_table(report.conflicts_resolved))
+        metadata[Key.CONFLICTS_RESOLVED_TABLE] = conflict_change_table(report.conflicts_resolved, links)
     if report.pending:
-        metadata["pending_table"] = MetadataValue.md(pending_table(report))
+        metadata[Key.PENDING_TABLE] = pending_table(report, links)
     if report.orphans:
-        metadata["orphan_table"] = MetadataValue.md(markdown_table(
-            ["model", "VeritasBot id", "object"], [list(orphan) for orphan in report.orphans]))
+        metadata[Key.ORPHAN_TABLE] = table(
+            [MODEL, VERITAS_ID, OBJECT, VERITAS_LINK],
+            [[label, veritas_id, name, links.veritas(label, veritas_id)] for label, veritas_id, name in report.orphans])
     return metadata
 
 
-def orphan_metadata(report: PruneReport) -> dict[str, Any]:
+def orphan_metadata(report: PruneReport, links: ObjectLinks) -> dict[str, Any]:
     per_model: dict[str, int] = {}
     for orphan in report.orphans:
         per_model[orphan.label] = per_model.get(orphan.label, 0) + 1
     deleted = {orphan.veritas_id for orphan in report.deleted}
     kept = {orphan.veritas_id: reason for orphan, reason in report.kept}
-    rows = [[o.label, o.name, o.veritas_id,
-             "deleted" if o.veritas_id in deleted else kept.get(o.veritas_id, report.skipped or "reported")]
-            for o in report.orphans]
     metadata: dict[str, Any] = {
-        "orphans": len(report.orphans),
-        "deleted": len(report.deleted),
-        "kept": len(report.orphans) - len(report.deleted),
-        "prune_enabled": report.enabled,
-        "prune_limit": report.limit,
-        "orphans_per_model": MetadataValue.md(markdown_table(["model", "orphans"], sorted(per_model.items()))),
+        Key.ORPHANS: len(report.orphans),
+        Key.DELETED: len(report.deleted),
+        Key.KEPT: len(report.orphans) - len(report.deleted),
+        Key.PRUNE_ENABLED: report.enabled,
+        Key.PRUNE_LIMIT: report.limit,
+        Key.ORPHANS_PER_MODEL: table([MODEL, ("orphans", "int", "")], sorted(per_model.items())),
     }
     if report.skipped:
-        metadata["skipped"] = report.skipped
-    if rows:
-        metadata["orphan_table"] = MetadataValue.md(markdown_table(["model", "object", "id", "outcome"], rows))
+        metadata[Key.SKIPPED] = report.skipped
+    if report.orphans:
+        metadata[Key.ORPHAN_TABLE] = table(
+            [MODEL, OBJECT, VERITAS_ID, ("outcome", "string", "deleted, or why it was kept"), VERITAS_LINK],
+            [[o.label, o.name, o.veritas_id,
+              "deleted" if o.veritas_id in deleted else kept.get(o.veritas_id, report.skipped or "reported"),
+              links.veritas(o.label, o.veritas_id)] for o in report.orphans])
     return metadata

@@ -9,6 +9,8 @@ from .engine.client import ClientSettings, NautobotClient
 from .engine.policy import DEFAULT_DISCOVERY_TAGS, DEFAULT_SYNC_TAG, PrecedencePolicy, load_policy_file
 from .engine.state import StateStore
 from .engine.sync import SyncEngine
+from .metadata import ObjectLinks
+from .metrics import Pusher, RunMetrics
 
 
 class NautobotResource(ConfigurableResource):
@@ -58,10 +60,31 @@ class SyncResource(ConfigurableResource):
         default=24.0, gt=0, description="Data-quality check `freshness` warns when a group's last successful "
                                         "sync is older than this")
 
+    pushgateway_url: Optional[str] = Field(
+        default=None, description="Prometheus Pushgateway (http://host:port) that each run pushes its metrics "
+                                  "to; unset: no metrics are pushed")
+
     _engines: dict = PrivateAttr(default_factory=dict)
+    _metrics: dict = PrivateAttr(default_factory=dict)
 
     def setup_for_execution(self, context: InitResourceContext) -> None:
         self._engines = {}
+        self._metrics = {}
+
+    def metrics(self, run_id: str, mode: str | None, whole_run: bool) -> RunMetrics:
+        """The run's metrics; `mode` None (a dry run) pushes nothing. Every client of the run reports to it."""
+        if run_id not in self._metrics:
+            self._metrics = {run_id: RunMetrics(Pusher(self.pushgateway_url if mode else None), mode or "dry_run",
+                                                whole_run)}
+        metrics = self._metrics[run_id]
+        for (held_run, _incremental), engine in self._engines.items():
+            if held_run == run_id:
+                metrics.observe(engine.production, engine.veritas)
+        return metrics
+
+    def running_metrics(self, run_id: str) -> RunMetrics | None:
+        """The metrics of a run that syncs (a group asset made them), else None (checks on their own)."""
+        return self._metrics.get(run_id)
 
     def policy(self) -> PrecedencePolicy:
         """The resource's policy settings, overridden by the policy file's, checked as one strict model."""
@@ -73,6 +96,9 @@ class SyncResource(ConfigurableResource):
             settings.update(load_policy_file(self.policy_file))
             source += f" with policy file {self.policy_file}"
         return PrecedencePolicy.from_settings(settings, source)
+
+    def links(self) -> ObjectLinks:
+        return ObjectLinks(self.production.url, self.veritas.url)
 
     def state(self) -> StateStore:
         return StateStore(self.state_db_url)
@@ -89,4 +115,6 @@ class SyncResource(ConfigurableResource):
                 self.veritas.client(read_only=False, name="VeritasBot"),
                 policy=self.policy(), state=self.state(), batch_size=self.batch_size, run_id=run_id,
                 incremental=incremental)
+            if run_id in self._metrics:
+                self._metrics[run_id].observe(self._engines[key].production, self._engines[key].veritas)
         return self._engines[key]

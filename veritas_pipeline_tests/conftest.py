@@ -18,6 +18,7 @@ from dagster import DagsterInstance, materialize
 from .stack_helpers import read_stack_env, stack_command
 
 SEED = os.environ.get("VERITAS_STACK_SEED", "veritas")
+SCALE = os.environ.get("VERITAS_STACK_SCALE", "0")
 
 
 class Api:
@@ -67,14 +68,14 @@ class StackInfo:
 
 @pytest.fixture(scope="session")
 def stack() -> StackInfo:
-    stack_command("up", "--seed", SEED)
+    stack_command("up", "--seed", SEED, "--scale", SCALE)
     return StackInfo(read_stack_env())
 
 
 @pytest.fixture(scope="module")
 def fresh_stack(stack: StackInfo) -> StackInfo:
     """Both instances back in their freshly seeded state (a database clone: seconds)."""
-    stack_command("reset", "--seed", SEED)
+    stack_command("reset", "--seed", SEED, "--scale", SCALE)
     return StackInfo(read_stack_env())
 
 
@@ -162,6 +163,13 @@ def group_metadata(result, group: str) -> dict:
     materializations = result.asset_materializations_for_node(group)
     assert materializations, f"group {group} did not materialize"
     return {key: value.value for key, value in materializations[-1].metadata.items()}
+
+
+def table_rows(metadata: dict, key: str) -> list[dict]:
+    """The rows of a table in a materialization's metadata (group_metadata's values); none if absent."""
+    value = metadata.get(key)
+    value = getattr(value, "value", value)  # an event's MetadataValue, or its value already
+    return [dict(record.data) for record in value.records] if value is not None else []
 
 
 def total(result, counter: str) -> int:

@@ -11,8 +11,9 @@ import pytest
 
 from veritas_pipeline.engine.registry import MODELS
 from veritas_pipeline.engine.state import StateStore
+from veritas_pipeline.metadata import Key
 
-from .conftest import StackInfo, group_metadata, production_sql, run_sync
+from .conftest import StackInfo, group_metadata, production_sql, run_sync, table_rows
 
 DISCOVERY_TAGS = ("SSoT Synced from OpenShift", "SSoT Synced from vSphere", "SSoT Synced from Network Discovery")
 UP_TO_LOCATIONS = ["foundation", "organization", "locations"]
@@ -46,8 +47,9 @@ def precedence(fresh_stack: StackInfo, tmp_path_factory) -> Precedence:
     return Precedence(fresh_stack, state_db, placement)
 
 
-def conflicts_in(result, group: str) -> str:
-    return group_metadata(result, group).get("conflict_table", "")
+def conflicts_in(result, group: str) -> list[str]:
+    """The fields of the group's conflict table."""
+    return [row["field"] for row in table_rows(group_metadata(result, group), Key.CONFLICT_TABLE)]
 
 
 def as_recorded(value) -> str | None:
@@ -77,8 +79,8 @@ def test_discovery_owned_field_is_kept_and_recorded_while_a_safe_field_is_update
                   if c["object_id"] == veritas_id and c["field"] == "asn"]
     assert (conflict["production_value"], conflict["veritas_value"]) == (as_recorded(new_asn), as_recorded(before["asn"]))
     assert conflict["rule"].startswith("adopted")
-    assert veritas_id in metadata["conflict_table"]
-    assert veritas_id in metadata["conflicts_new_table"]
+    assert veritas_id in [row["veritasbot_id"] for row in table_rows(metadata, Key.CONFLICT_TABLE)]
+    assert veritas_id in [row["veritasbot_id"] for row in table_rows(metadata, Key.CONFLICTS_NEW_TABLE)]
 
     # Production agrees again: the next run reports the conflict resolved.
     assert production.write("PATCH", f"dcim/locations/{production_id}", {"asn": before["asn"]}).ok
@@ -133,13 +135,7 @@ def test_policy_changes_by_configuration_alone(precedence: Precedence, tmp_path,
 
 
 def orphan_outcomes(result) -> dict[str, str]:
-    table = group_metadata(result, "orphans").get("orphan_table", "")
-    outcomes = {}
-    for line in table.splitlines()[2:]:
-        cells = [cell.strip() for cell in line.strip("|").split("|")]
-        if len(cells) == 4:
-            outcomes[cells[2]] = cells[3]
-    return outcomes
+    return {row["veritasbot_id"]: row["outcome"] for row in table_rows(group_metadata(result, "orphans"), Key.ORPHAN_TABLE)}
 
 
 def test_orphans_are_reported_and_pruned_only_when_allowed(precedence: Precedence):

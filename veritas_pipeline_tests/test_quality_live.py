@@ -19,7 +19,9 @@ from dagster import AssetCheckSeverity
 from veritas_pipeline.checks import QUALITY_CHECK_KEYS
 from veritas_pipeline.engine.registry import MODELS
 
-from .conftest import StackInfo, check_results, run_checks, run_full_sync, run_sync, veritas_sql
+from veritas_pipeline.metadata import Key
+
+from .conftest import StackInfo, check_results, run_checks, run_full_sync, run_sync, table_rows, veritas_sql
 
 SYNC_TAG = "SSoT Synced from Production"
 DISCOVERY_TAG = "SSoT Synced from Network Discovery"
@@ -56,9 +58,8 @@ def evaluation_of(result, group: str, check: str):
 
 
 def offending(evaluation) -> str:
-    """The evaluation's table of offending objects (markdown), empty when there is none."""
-    table = evaluation.metadata.get("objects")
-    return table.value if table else ""
+    """The evaluation's table of offending objects, its cells as text; empty when there is none."""
+    return " | ".join(str(value) for row in table_rows(evaluation.metadata, Key.OBJECTS) for value in row.values())
 
 
 def tag_ids(stack: StackInfo) -> dict[str, str]:

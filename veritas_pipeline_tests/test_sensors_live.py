@@ -33,10 +33,11 @@ from veritas_pipeline.assets import ORPHANS_ASSET, WRITE_FAILURES_CHECK, group_a
 from veritas_pipeline.engine.changes import FeedCursor
 from veritas_pipeline.engine.registry import GROUPS, SYNCED_MODELS
 from veritas_pipeline.jobs import WRITER_TAG, incremental_sync_job
+from veritas_pipeline.metadata import Key
 from veritas_pipeline.schedules import full_sync_schedule
 from veritas_pipeline.sensors import production_changes
 
-from .conftest import StackInfo, group_metadata, run_sync, sync_resource
+from .conftest import StackInfo, group_metadata, run_sync, sync_resource, table_rows
 from .stack_helpers import REPO, STACK_DIR, read_stack_env, stop_daemon
 
 SYNCED_ENDPOINTS = tuple(f"/api/{spec.endpoint}/" for spec in SYNCED_MODELS)
@@ -231,8 +232,9 @@ def test_a_production_deletion_is_reported_as_an_orphan(synced: Synced):
     result = execute(synced, request)
     assert result.success
     organization = group_metadata(result, "organization")
-    assert organization["orphans"] >= 1 and tenant_id in organization["orphan_table"]
-    assert tenant_id in group_metadata(result, ORPHANS_ASSET)["orphan_table"]
+    assert organization["orphans"] >= 1
+    assert tenant_id in [row["veritasbot_id"] for row in table_rows(organization, Key.ORPHAN_TABLE)]
+    assert tenant_id in [row["veritasbot_id"] for row in table_rows(group_metadata(result, ORPHANS_ASSET), Key.ORPHAN_TABLE)]
 
 
 # ---------------------------------------------------------------- one writer at a time

@@ -16,8 +16,9 @@ import pytest
 
 from veritas_pipeline.engine.registry import GROUPS, MODELS, NOT_SYNCED_FIELDS, SYNCED_MODELS, Kind
 from veritas_pipeline.engine.state import StateStore
+from veritas_pipeline.metadata import Key
 
-from .conftest import Api, StackInfo, group_metadata, production_sql, run_sync, total
+from .conftest import Api, StackInfo, group_metadata, production_sql, run_sync, table_rows, total
 from .stack_helpers import STACK_DIR
 
 SYNC_TAG = "SSoT Synced from Production"
@@ -216,11 +217,8 @@ def test_second_run_writes_nothing(synced: SyncedStack):
 def planned_writes(result, groups) -> set[tuple[str, str, str]]:
     planned = set()
     for group in groups:
-        table = group_metadata(result, group).get("plan")
-        for line in (table or "").splitlines()[2:]:
-            cells = [cell.strip() for cell in line.strip("|").split("|")]
-            if len(cells) == 5:
-                planned.add((cells[0], cells[1], cells[3]))
+        for row in table_rows(group_metadata(result, group), Key.PLAN):
+            planned.add((row["model"], row["action"], row["veritasbot_id"]))
     return planned
 
 

@@ -8,10 +8,12 @@ session refuses anything but GET before a byte leaves the machine.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
+from urllib.parse import urlsplit
 
 import pynautobot
 import requests
@@ -20,6 +22,9 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Called once per HTTP response: (client name, endpoint such as "dcim/devices", HTTP status, seconds).
+RequestObserver = Callable[[str, str, int, float], None]
+_OBJECT_ID = re.compile(r"/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(?=/|$)")
 # Nautobot 3.2's REST API version; pinned so a server upgrade cannot silently change payload shapes.
 API_VERSION = "3.2"
 
@@ -117,6 +122,14 @@ class NautobotClient:
         session.mount("https://", adapter)
         self.api.http_session = session
         self.requests_made = 0
+        self.observers: list[RequestObserver] = []
+        session.hooks["response"].append(self._observe)
+
+    def _observe(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        if self.observers:
+            endpoint = endpoint_of(response.request.url)
+            for observer in self.observers:
+                observer(self.name, endpoint, response.status_code, response.elapsed.total_seconds())
 
     def _request(self, endpoint: str, filters: dict | None = None) -> Request:
         self.requests_made += 1
@@ -183,6 +196,13 @@ class NautobotClient:
             return getattr(self._request(endpoint), verb)(items)
         except RequestError as error:
             raise NautobotWriteError(error.req.status_code, _error_detail(error)) from None
+
+
+def endpoint_of(url: str) -> str:
+    """The REST endpoint of a request URL, object ids folded: ".../api/dcim/devices/<uuid>/" -> "dcim/devices/{id}"."""
+    path = urlsplit(url).path
+    path = path.split("/api/", 1)[1] if "/api/" in path else path
+    return _OBJECT_ID.sub("/{id}", "/" + path.strip("/"))[1:] or "root"
 
 
 def _error_detail(error: RequestError) -> Any:

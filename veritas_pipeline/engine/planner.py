@@ -47,6 +47,7 @@ class Conflict:
     production_value: Any
     veritas_value: Any
     rule: str
+    production_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -430,7 +431,7 @@ class Planner:
             want, have = wanted[spec_field.name], held.get(spec_field.name)
             if touched_rule and spec_field.name not in self.policy.safe_fields(spec):
                 plan.conflicts.append(Conflict(spec.label, veritas_id, name, spec_field.name, want, have,
-                                               touched_rule))
+                                               touched_rule, production_id))
                 continue
             body[spec_field.name] = self._write_value(spec_field, want, row)
             changes[spec_field.name] = (have, want)
