@@ -1,14 +1,17 @@
-"""Local stack for veritas_pipeline: PostgreSQL, Redis and two Nautobot 3.2.7 servers on loopback.
+"""Local stack for veritas_pipeline: PostgreSQL, Redis, two Nautobot 3.2.7 servers, and the monitoring
+(a Prometheus Pushgateway the pipeline pushes to, a Prometheus that scrapes it), all on loopback.
 
     stack up     [--seed S] [--scale N]   install what is missing, start everything, seed once
-    stack down                            stop the servers, Redis and PostgreSQL
+    stack down                            stop the servers, Redis, PostgreSQL and the monitoring
     stack reset  [--seed S] [--scale N]   put both databases back to their freshly seeded state
     stack status                          what runs, where, and with which seed
     stack env                             print the environment the pipeline and the tests use
 
 Everything lives under .stack/ (or $VERITAS_STACK_DIR). The migrated schema is kept as a template
 database and every seeded state as another template, so `reset` is a database clone, not a migration
-or a reseed. Standard library only: this runs before any virtual environment exists.
+or a reseed. Without --seed (or VERITAS_STACK_SEED), `up` and `reset` keep the seed the databases hold;
+switching seeds says so, since it replaces both databases. Standard library only: this runs before any
+virtual environment exists.
 """
 
 from __future__ import annotations
@@ -34,6 +37,9 @@ TEMPLATE_DB = "nautobot_template"
 SEEDING_REDIS_DB = 4  # migrations, seeds and token scripts; the servers use 0-1 and 2-3
 STACK_CODE = Path(__file__).resolve().parent
 REPO = STACK_CODE.parent
+ALERT_RULES = REPO / "monitoring" / "rules.yml"
+# Short intervals: a local stack whose tests query right after a run.
+SCRAPE_INTERVAL = "2s"
 
 
 @dataclass(frozen=True)
@@ -44,6 +50,20 @@ class Instance:
     port: int
     redis_db: int
     env_prefix: str  # PRODUCTION_NAUTOBOT or VERITASBOT
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+@dataclass(frozen=True)
+class Monitor:
+    """A monitoring server of the stack, run as our own process (never the Debian package's service)."""
+
+    name: str
+    port: int
+    package: str  # Debian package and binary name
+    env_var: str
 
     @property
     def url(self) -> str:
@@ -65,6 +85,12 @@ class Stack:
         self.logs = self.home / "logs"
         self.secrets_file = self.home / "secrets.json"
         self.env_file = self.home / "stack.env"
+        self.monitoring = [
+            Monitor("pushgateway", int(os.environ.get("VERITAS_STACK_PUSHGATEWAY_PORT", "19091")),
+                    "prometheus-pushgateway", "VERITAS_PUSHGATEWAY_URL"),
+            Monitor("prometheus", int(os.environ.get("VERITAS_STACK_PROMETHEUS_PORT", "19090")),
+                    "prometheus", "VERITAS_PROMETHEUS_URL"),
+        ]
 
     # ------------------------------------------------------------------ helpers
     def step(self, message: str) -> None:
@@ -113,7 +139,7 @@ class Stack:
         self.step(f"installing {' '.join(packages)} from Debian's packages")
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
         self.run(["apt-get", "update", "-qq"], env=env, log="apt.log")
-        self.run(["apt-get", "install", "-y", "-qq", *packages], env=env, log="apt.log")
+        self.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages], env=env, log="apt.log")
 
     def install(self) -> None:
         for folder in (self.home, self.run_dir, self.logs):
@@ -121,6 +147,7 @@ class Stack:
         missing = []
         if not shutil.which("redis-server"):
             missing.append("redis-server")
+        missing += [monitor.package for monitor in self.monitoring if not shutil.which(monitor.package)]
         try:
             self.pg_bin("initdb")
         except SystemExit:
@@ -373,12 +400,14 @@ class Stack:
             self.step(f"Nautobot {instance.name} answers at {instance.url}")
 
     def stop_server(self, instance: Instance) -> None:
-        pidfile = self.pidfile(instance)
+        self.stop_process(f"Nautobot {instance.name}", self.pidfile(instance))
+
+    def stop_process(self, what: str, pidfile: Path) -> None:
         if not pidfile.exists():
             return
         try:
             pid = int(pidfile.read_text().strip())
-            self.step(f"stopping Nautobot {instance.name}")
+            self.step(f"stopping {what}")
             os.kill(pid, signal.SIGTERM)
             for _ in range(100):
                 os.kill(pid, 0)
@@ -387,6 +416,59 @@ class Stack:
             pass
         pidfile.unlink(missing_ok=True)
 
+    # ------------------------------------------------------------------ monitoring
+    def monitor_alive(self, monitor: Monitor) -> bool:
+        try:
+            with urllib.request.urlopen(f"{monitor.url}/-/ready", timeout=5) as response:
+                return response.status == 200
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def prometheus_config(self) -> Path:
+        pushgateway = self.monitoring[0]
+        config = self.home / "prometheus" / "prometheus.yml"
+        config.parent.mkdir(parents=True, exist_ok=True)
+        # honor_labels: the pushed job and grouping labels are the series' own, not the scrape's.
+        config.write_text(
+            f"global:\n  scrape_interval: {SCRAPE_INTERVAL}\n  evaluation_interval: {SCRAPE_INTERVAL}\n"
+            f"rule_files:\n  - {ALERT_RULES}\n"
+            f"scrape_configs:\n  - job_name: pushgateway\n    honor_labels: true\n"
+            f"    static_configs:\n      - targets: ['127.0.0.1:{pushgateway.port}']\n")
+        return config
+
+    def monitor_command(self, monitor: Monitor) -> list[str]:
+        data = self.home / monitor.name
+        data.mkdir(parents=True, exist_ok=True)
+        listen = f"--web.listen-address=127.0.0.1:{monitor.port}"
+        if monitor.name == "pushgateway":
+            # The admin API lets tests wipe the last pushes; the file keeps them across restarts.
+            return [monitor.package, listen, "--web.enable-admin-api",
+                    f"--persistence.file={data / 'metrics.store'}", "--persistence.interval=5s"]
+        return [monitor.package, listen, f"--config.file={self.prometheus_config()}",
+                f"--storage.tsdb.path={data / 'data'}", "--storage.tsdb.retention.time=15d",
+                "--web.enable-lifecycle", "--web.enable-admin-api"]
+
+    def start_monitor(self, monitor: Monitor) -> None:
+        if self.monitor_alive(monitor):
+            if monitor.name == "prometheus":  # pick up the current rules file
+                self.prometheus_config()
+                urllib.request.urlopen(urllib.request.Request(f"{monitor.url}/-/reload", method="POST"), timeout=10)
+            self.step(f"{monitor.name} already running at {monitor.url}")
+            return
+        self.step(f"starting {monitor.name} at {monitor.url}")
+        log = open(self.logs / f"{monitor.name}.log", "a")
+        process = subprocess.Popen(self.monitor_command(monitor), stdout=log, stderr=subprocess.STDOUT,
+                                   start_new_session=True, cwd=self.home)
+        (self.run_dir / f"{monitor.name}.pid").write_text(str(process.pid))
+        deadline = time.monotonic() + 60
+        while not self.monitor_alive(monitor):
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"[stack] {monitor.name} did not start; see {self.logs / (monitor.name + '.log')}")
+            time.sleep(0.2)
+
+    def stop_monitor(self, monitor: Monitor) -> None:
+        self.stop_process(monitor.name, self.run_dir / f"{monitor.name}.pid")
+
     # ------------------------------------------------------------------ env file
     def write_env(self) -> None:
         lines = []
@@ -394,6 +476,7 @@ class Stack:
             lines.append(f"export {instance.env_prefix}_URL={instance.url}")
             lines.append(f"export {instance.env_prefix}_TOKEN={self.secret(f'token_{instance.name}_sync', str)}")
             lines.append(f"export {instance.env_prefix}_ADMIN_TOKEN={self.secret(f'token_{instance.name}_admin', str)}")
+        lines += [f"export {monitor.env_var}={monitor.url}" for monitor in self.monitoring]
         lines.append(f"export VERITAS_STACK_DIR={self.home}")
         lines.append(f"export VERITAS_STACK_PG_URL=postgresql://nautobot:"
                      f"{self.secret('pg_password', str)}@127.0.0.1:{self.pg_port}")
@@ -407,16 +490,29 @@ class Stack:
             return None
         return self.db_comment(production.name)
 
-    def up(self, seed: str, scale: int, force_restore: bool = False) -> None:
+    def wanted_state(self, seed: str | None, scale: int | None, state: str | None) -> tuple[str, int]:
+        """The seed and scale asked for (option, else environment), else those the databases hold."""
+        held = dict(part.split("=", 1) for part in (state or "").split() if "=" in part)
+        seed = seed or os.environ.get("VERITAS_STACK_SEED") or held.get("seed") or DEFAULT_SEED
+        if scale is None:
+            scale = int(os.environ.get("VERITAS_STACK_SCALE") or held.get("scale") or 0)
+        return seed, scale
+
+    def up(self, seed: str | None, scale: int | None, force_restore: bool = False) -> None:
         started = time.monotonic()
         self.install()
         self.start_postgres()
         self.start_redis()
         state = self.current_state()
+        seed, scale = self.wanted_state(seed, scale, state)
         wanted = self.state_label(seed, scale)
         if force_restore or state != wanted:
             if state and state != wanted:
-                self.step(f"databases hold {state}; switching to {wanted}")
+                self.step(f"databases hold {state} but {wanted} was asked for: replacing both the production "
+                          f"and the veritas database with {wanted} (whatever changed in them is lost)")
+            elif state:
+                self.step(f"resetting both the production and the veritas database to their freshly seeded "
+                          f"state ({wanted}): whatever changed in them is lost")
             for instance in self.instances:
                 self.stop_server(instance)
             self.ensure_template()
@@ -425,6 +521,8 @@ class Stack:
             self.restore_instances(seed, scale)
         for instance in self.instances:
             self.start_server(instance)
+        for monitor in self.monitoring:
+            self.start_monitor(monitor)
         self.wait_servers()
         self.write_env()
         self.step(f"stack up in {time.monotonic() - started:.1f} s; environment in {self.env_file}")
@@ -432,6 +530,8 @@ class Stack:
     def down(self) -> None:
         for instance in self.instances:
             self.stop_server(instance)
+        for monitor in self.monitoring:
+            self.stop_monitor(monitor)
         self.stop_redis()
         self.stop_postgres()
 
@@ -446,6 +546,10 @@ class Stack:
             alive = self.server_alive(instance)
             healthy &= alive
             print(f"Nautobot {instance.name} {instance.url}: {'running' if alive else 'stopped'}")
+        for monitor in self.monitoring:
+            alive = self.monitor_alive(monitor)
+            healthy &= alive
+            print(f"{monitor.name} {monitor.url}: {'running' if alive else 'stopped'}")
         return 0 if healthy else 1
 
 
@@ -454,9 +558,10 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     for name in ("up", "reset"):
         command = sub.add_parser(name)
-        command.add_argument("--seed", default=os.environ.get("VERITAS_STACK_SEED", DEFAULT_SEED))
-        command.add_argument("--scale", type=int, default=int(os.environ.get("VERITAS_STACK_SCALE", "0")),
-                             help="extra production objects spread over the models (benchmarks)")
+        command.add_argument("--seed", help=f"seed of the generated data (default: $VERITAS_STACK_SEED, else the "
+                                            f"seed the databases hold, else {DEFAULT_SEED!r})")
+        command.add_argument("--scale", type=int, help="extra production objects spread over the models "
+                                                       "(benchmarks; default: $VERITAS_STACK_SCALE, else as held)")
     for name in ("down", "status", "env"):
         sub.add_parser(name)
     args = parser.parse_args(argv)
