@@ -1,32 +1,229 @@
 """`veritas-sync`: run the sync job on the configured instances and print a per-group summary.
 
 The run is recorded in the Dagster instance (DAGSTER_HOME), so it shows in the UI like any other.
+Progress goes to stderr while it runs (a line per model and per group, and a line at least every 10 s);
+the summary to stdout. A configuration or connection problem is one line naming the instance, the
+variable or URL and the status, with exit status 2; --debug adds tracebacks and Dagster's event log.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
+import os
+import re
 import sys
+import threading
+import time
+import traceback
 
-from dagster import AssetCheckKey, AssetKey, DagsterInstance
+import requests
+from dagster import AssetCheckKey, AssetCheckSeverity, AssetKey, DagsterInstance
 
 from .assets import ORPHANS_ASSET, WRITE_FAILURES_CHECK
-from .engine.registry import GROUPS
+from .engine.registry import GROUPS, group_dependencies
 from .jobs import dry_run_config
+from .metadata import COUNTERS, Key
 
-SUMMARY_COUNTERS = ("created", "updated", "unchanged", "adopted", "pending", "failed", "conflicts", "orphans")
+SUMMARY_COUNTERS = COUNTERS[2:]  # in_production is shown on its own; in_veritas is not shown
+EXIT_FAILED, EXIT_CONFIGURATION = 1, 2
+HEARTBEAT_SECONDS = 10.0
 
+log = logging.getLogger("veritas_pipeline.cli")
+
+
+class ConfigurationError(Exception):
+    """A setting or a connection that stops the run before it starts: one line for the operator."""
+
+
+# ---------------------------------------------------------------------------------------- preflight
+
+def _connection_problem(error: Exception) -> str:
+    text = str(error)
+    for needle, meaning in (("Connection refused", "connection refused"),
+                            ("Name or service not known", "unknown host name"),
+                            ("Temporary failure in name resolution", "host name not resolved"),
+                            ("timed out", "timed out"), ("No route to host", "no route to host")):
+        if needle in text:
+            return meaning
+    return "cannot connect"
+
+
+def check_instances(prefixes: dict[str, str], verify_tls: bool) -> None:
+    """Each instance is configured, answers, and accepts its token; else one ConfigurationError line."""
+    for name, prefix in prefixes.items():
+        url_var, token_var = f"{prefix}_URL", f"{prefix}_TOKEN"
+        missing = [var for var in (url_var, token_var) if not os.environ.get(var)]
+        if missing:
+            raise ConfigurationError(f"{name} Nautobot: environment variable {' and '.join(missing)} not set")
+        url = os.environ[url_var].rstrip("/")
+        try:
+            response = requests.get(f"{url}/api/status/", timeout=15, verify=verify_tls,
+                                    headers={"Authorization": f"Token {os.environ[token_var]}",
+                                             "Accept": "application/json"})
+        except (requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema,
+                requests.exceptions.InvalidURL):
+            raise ConfigurationError(f"{name} Nautobot: {url_var}={url!r} is not an http(s) URL") from None
+        except requests.exceptions.SSLError:
+            raise ConfigurationError(f"{name} Nautobot at {url} ({url_var}): TLS certificate not accepted "
+                                     "(VERITAS_VERIFY_TLS=false skips the check)") from None
+        except requests.RequestException as error:
+            raise ConfigurationError(f"{name} Nautobot at {url} ({url_var}): {_connection_problem(error)}") from None
+        if response.status_code in (401, 403):
+            raise ConfigurationError(f"{name} Nautobot at {url}: HTTP {response.status_code}, the token in "
+                                     f"{token_var} was refused")
+        if not response.ok:
+            raise ConfigurationError(f"{name} Nautobot at {url} ({url_var}): HTTP {response.status_code} "
+                                     "on /api/status/")
+
+
+# ---------------------------------------------------------------------------------------- progress
+
+class Progress(logging.Handler):
+    """Prints log records as they come, and says it is still running after HEARTBEAT_SECONDS of silence."""
+
+    def __init__(self, stream, level: int):
+        super().__init__(level)
+        self.stream = stream
+        self.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+        self.started = self.last = time.monotonic()
+        self.last_message = "starting"
+        self.stopped = threading.Event()
+        self.heartbeat = threading.Thread(target=self._beat, name="veritas-sync-heartbeat", daemon=True)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream.write(self.format(record) + "\n")
+        self.stream.flush()
+        self.last = time.monotonic()
+        if record.name != log.name:
+            self.last_message = record.getMessage()
+
+    def _beat(self) -> None:
+        while not self.stopped.wait(1.0):
+            if time.monotonic() - self.last >= HEARTBEAT_SECONDS:
+                log.info("still running (%.0f s so far); last: %s", time.monotonic() - self.started, self.last_message)
+
+    def __enter__(self) -> Progress:
+        logger = logging.getLogger("veritas_pipeline")
+        logger.setLevel(self.level)
+        logger.addHandler(self)
+        logger.propagate = False  # printed here once, not again by a root handler
+        self.heartbeat.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stopped.set()
+        self.heartbeat.join()
+        logging.getLogger("veritas_pipeline").removeHandler(self)
+
+
+# ---------------------------------------------------------------------------------------- outcome
+
+def one_line(error) -> str:
+    """The root cause of a Dagster step failure, in one line."""
+    while error.cause is not None:
+        error = error.cause
+    message = (error.message or "").strip()
+    message = message.split(":", 1)[1].strip() if message.startswith(error.cls_name + ":") else message
+    refused = re.search(r"host='([^']+)', port=(\d+)\).*?url: (\S+)", message)
+    if refused:
+        return (f"{_connection_problem(Exception(message))} by {refused.group(1)}:{refused.group(2)} "
+                f"(on {refused.group(3)})")
+    first = message.splitlines()[0] if message else ""
+    return f"{error.cls_name}: {first[:300]}"
+
+
+def group_outcomes(result, groups: list[str]) -> dict[str, tuple[str, str]]:
+    """group -> (status, detail); status is one of ok, failed writes, FAILED, check failed, skipped."""
+    failed_steps = {event.step_key: event.step_failure_data.error for event in result.get_step_failure_events()}
+    failed_checks: dict[str, list[str]] = {}
+    for evaluation in result.get_asset_check_evaluations():
+        if not evaluation.passed and evaluation.severity == AssetCheckSeverity.ERROR:
+            failed_checks.setdefault(evaluation.asset_key.path[0], []).append(evaluation.check_name)
+    outcomes: dict[str, tuple[str, str]] = {}
+    for group in GROUPS:
+        if group not in groups:
+            continue
+        if group in failed_steps:
+            outcomes[group] = ("FAILED", one_line(failed_steps[group]))
+        elif result.asset_materializations_for_node(group):
+            checks = failed_checks.get(group, [])
+            if checks == [WRITE_FAILURES_CHECK]:
+                outcomes[group] = ("failed writes", "see the failures table of this materialization")
+            elif checks:
+                outcomes[group] = ("check failed", "blocking check " + ", ".join(sorted(checks)))
+            else:
+                outcomes[group] = ("ok", "")
+        else:
+            blockers = [dep for dep in group_dependencies(group) if outcomes.get(dep, ("ok",))[0] != "ok"]
+            outcomes[group] = ("skipped", "upstream " + ", ".join(
+                f"{dep} {'skipped' if outcomes[dep][0] == 'skipped' else 'failed'}" for dep in blockers)
+                if blockers else "not run")
+    return outcomes
+
+
+def print_summary(result, groups: list[str], dry_run: bool, with_orphans: bool) -> None:
+    counters = (Key.PLANNED_CREATES, Key.PLANNED_UPDATES, *SUMMARY_COUNTERS[2:]) if dry_run else SUMMARY_COUNTERS
+    columns = ("in_production", *counters, "seconds")
+    print(f"\nveritas-sync {'dry run' if dry_run else 'run'} {result.run_id}")
+    print(f"{'group':<24}" + "".join(f"{name.replace('planned_', 'would '):>14}" for name in columns))
+    totals = dict.fromkeys(columns, 0.0)
+    for group, (status, detail) in group_outcomes(result, groups).items():
+        materializations = result.asset_materializations_for_node(group)
+        if not materializations:
+            print(f"{group:<24}  {status}: {detail}")
+            continue
+        metadata = {key: value.value for key, value in materializations[-1].metadata.items()}
+        metadata["seconds"] = sum(metadata.get(key, 0) for key in Key.SECONDS.values())
+        for name in columns:
+            totals[name] += metadata.get(name, 0)
+        print(f"{group:<24}" + "".join(f"{metadata.get(name, 0):>14.4g}" for name in columns))
+        if status != "ok":
+            print(f"{'':<24}  {status}: {detail}")
+    print(f"{'total':<24}" + "".join(f"{totals[name]:>14.4g}" for name in columns))
+    orphan_runs = result.asset_materializations_for_node(ORPHANS_ASSET) if with_orphans else []
+    if orphan_runs:
+        found = {key: value.value for key, value in orphan_runs[-1].metadata.items()}
+        print(f"orphans: {found[Key.ORPHANS]} found, {found[Key.DELETED]} deleted"
+              + (f" ({found[Key.SKIPPED]})" if found.get(Key.SKIPPED) else ""))
+    for evaluation in result.get_asset_check_evaluations():
+        if not evaluation.passed and evaluation.check_name != WRITE_FAILURES_CHECK:
+            print(f"check {evaluation.asset_key.to_user_string()}/{evaluation.check_name} failed "
+                  f"({evaluation.severity.value}): {evaluation.description or 'see the Dagster UI'}")
+    print("run succeeded" if result.success else "run FAILED: see the Dagster UI (scripts/ui) for details")
+
+
+# ---------------------------------------------------------------------------------------- main
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="veritas-sync", description=__doc__)
+    parser = argparse.ArgumentParser(prog="veritas-sync", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dry-run", action="store_true", help="report the plan, write nothing")
     parser.add_argument("--groups", nargs="+", choices=GROUPS, metavar="GROUP",
                         help=f"only these groups (default: all): {', '.join(GROUPS)}")
-    parser.add_argument("--log-level", default="WARNING", help="Dagster console log level (default WARNING)")
+    parser.add_argument("--log-level", default="INFO", type=str.upper,
+                        choices=("DEBUG", "INFO", "WARNING", "ERROR"), help="progress detail (default INFO)")
+    parser.add_argument("--debug", action="store_true",
+                        help="tracebacks, and Dagster's own event log on the console")
     args = parser.parse_args(argv)
+    try:
+        with Progress(sys.stderr, getattr(logging, args.log_level)):
+            return run(args)
+    except ConfigurationError as error:
+        print(f"veritas-sync: {error}", file=sys.stderr)
+        return EXIT_CONFIGURATION
+    except Exception as error:  # noqa: BLE001 - the operator gets one line; --debug the whole story
+        if args.debug:
+            traceback.print_exc()
+        print(f"veritas-sync: {type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}"
+              + ("" if args.debug else " (--debug shows the traceback)"), file=sys.stderr)
+        return EXIT_FAILED
 
-    from .definitions import defs
 
+def run(args) -> int:
+    from .definitions import INSTANCE_ENV_PREFIXES, defs, sync_resource
+
+    check_instances(INSTANCE_ENV_PREFIXES, sync_resource.production.verify_tls)
     groups = args.groups or list(GROUPS)
     # A whole run ends with the orphans report (and the opt-in prune); a selection of groups does not.
     selected = groups if args.groups else [*groups, ORPHANS_ASSET]
@@ -36,7 +233,9 @@ def main(argv: list[str] | None = None) -> int:
     checks = {AssetCheckKey(AssetKey(group), WRITE_FAILURES_CHECK) for group in groups} if args.dry_run else None
     job = defs.resolve_job_def("full_sync")
     run_config = dry_run_config(selected) if args.dry_run else {}
-    run_config["loggers"] = {"console": {"config": {"log_level": args.log_level}}}
+    # Dagster's console event log only with --debug: progress and failures are printed here, in brief.
+    run_config["loggers"] = {"console": {"config": {"log_level": "DEBUG" if args.debug else "CRITICAL"}}}
+    log.info("veritas-sync %s: %s", "dry run" if args.dry_run else "run", ", ".join(groups))
     result = job.get_subset(asset_selection=assets, asset_check_selection=checks).execute_in_process(
         instance=DagsterInstance.get(),
         run_config=run_config,
@@ -44,38 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         tags={"veritas/trigger": "cli"},
     )
     print_summary(result, groups, args.dry_run, ORPHANS_ASSET in selected)
-    return 0 if result.success else 1
-
-
-def print_summary(result, groups: list[str], dry_run: bool, with_orphans: bool) -> None:
-    counters = ("planned_creates", "planned_updates", *SUMMARY_COUNTERS[2:]) if dry_run else SUMMARY_COUNTERS
-    columns = ("in_production", *counters, "seconds")
-    print(f"\nveritas-sync {'dry run' if dry_run else 'run'} {result.run_id}")
-    print(f"{'group':<24}" + "".join(f"{name.replace('planned_', 'would '):>14}" for name in columns))
-    totals = dict.fromkeys(columns, 0.0)
-    for group in groups:
-        materializations = result.asset_materializations_for_node(group)
-        if not materializations:
-            print(f"{group:<24}  not run (an upstream group or a blocking check failed)")
-            continue
-        metadata = {key: value.value for key, value in materializations[-1].metadata.items()}
-        metadata["seconds"] = sum(metadata.get(f"seconds_{phase}", 0) for phase in ("load", "plan", "apply"))
-        for name in columns:
-            totals[name] += metadata.get(name, 0)
-        print(f"{group:<24}" + "".join(f"{metadata.get(name, 0):>14.4g}" for name in columns))
-        if metadata.get("failed"):
-            print(f"{'':<24}  {WRITE_FAILURES_CHECK}: see the failures table of this materialization")
-    print(f"{'total':<24}" + "".join(f"{totals[name]:>14.4g}" for name in columns))
-    orphan_runs = result.asset_materializations_for_node(ORPHANS_ASSET) if with_orphans else []
-    if orphan_runs:
-        found = {key: value.value for key, value in orphan_runs[-1].metadata.items()}
-        print(f"orphans: {found['orphans']} found, {found['deleted']} deleted"
-              + (f" ({found['skipped']})" if found.get("skipped") else ""))
-    for evaluation in result.get_asset_check_evaluations():
-        if not evaluation.passed:
-            print(f"check {evaluation.asset_key.to_user_string()}/{evaluation.check_name} failed "
-                  f"({evaluation.severity.value}): {evaluation.description or 'see the Dagster UI'}")
-    print("run succeeded" if result.success else "run FAILED: see the Dagster UI (scripts/ui) for details")
+    return 0 if result.success else EXIT_FAILED
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ non-list body), the batch is split in halves until each bad object stands alone.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
 from itertools import groupby
 from typing import Any
@@ -15,6 +16,8 @@ from typing import Any
 from .client import NautobotClient, NautobotWriteError
 from .planner import Failure, Write
 from .registry import ModelSpec
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -70,7 +73,9 @@ class Applier:
 
     def _send(self, spec: ModelSpec, action: str, writes: list[Write], result: ApplyResult) -> None:
         for start in range(0, len(writes), self.batch_size):
-            self._send_batch(spec, action, writes[start:start + self.batch_size], result)
+            batch = writes[start:start + self.batch_size]
+            log.info("%s: %s %d-%d of %d", spec.label, action, start + 1, start + len(batch), len(writes))
+            self._send_batch(spec, action, batch, result)
 
     def _send_batch(self, spec: ModelSpec, action: str, batch: list[Write], result: ApplyResult) -> None:
         if not batch:

@@ -10,6 +10,7 @@ production rows are read by id as they are needed, except for models planned who
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ from typing import Any, Callable, Iterable, Iterator
 from .client import NautobotClient
 from .registry import MODELS, ModelSpec
 from .values import ref_id
+
+log = logging.getLogger(__name__)
 
 
 class Side(str, Enum):
@@ -83,9 +86,11 @@ class Catalog:
         started = time.monotonic()
         client, endpoint = self.clients[side], MODELS[label].endpoint
         try:
-            return client.list(endpoint) if ids is None else client.list_by_ids(endpoint, ids)
+            rows = client.list(endpoint) if ids is None else client.list_by_ids(endpoint, ids)
         finally:
             self.load_seconds += time.monotonic() - started
+        log.debug("read %d %s from %s in %.1f s", len(rows), label, side.value, time.monotonic() - started)
+        return rows
 
     def _forget(self, label: str) -> None:
         self._keys.pop((Side.PRODUCTION, label), None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -16,6 +17,8 @@ from .prune import PRUNE_RUN_GROUP, PruneReport, prune_orphans
 from .registry import GROUPS, MODELS, SYNCED_MODELS, ModelSpec, discovery_placements, holder_models, models_of_group
 from .state import StateStore
 from .values import ref_id
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -161,6 +164,7 @@ class SyncEngine:
         if group not in GROUPS:
             raise ValueError(f"unknown sync group {group!r}; known: {', '.join(GROUPS)}")
         report = GroupReport(group, self.run_id, dry_run)
+        log.info("group %s: started%s", group, " (dry run)" if dry_run else "")
         if self.state:
             self.state.start_run(self.run_id, group, dry_run)
         started = time.monotonic()
@@ -183,6 +187,10 @@ class SyncEngine:
             if not dry_run:
                 self._apply(spec, writes, plan, model, report, planner)
         report.requests = {"production": self.production.requests_made, "veritas": self.veritas.requests_made}
+        log.info("group %s: %s in %.1f s: %d created, %d updated, %d unchanged, %d failed, %d pending, "
+                 "%d conflicts", group, "planned" if dry_run else "synced", time.monotonic() - started,
+                 report.total("created"), report.total("updated"), report.total("unchanged"),
+                 report.total("failed"), report.total("pending"), report.total("conflicts"))
         if self.state:
             self.state.record_conflicts(self.run_id, group, report.conflicts)
             report.conflicts_new, report.conflicts_resolved = self.state.conflict_changes(self.run_id, group)
@@ -200,6 +208,10 @@ class SyncEngine:
         loaded = self.catalog.load_seconds - loaded_before
         report.seconds["load"] += loaded
         report.seconds["plan"] += time.monotonic() - started - loaded
+        log.info("%s: %d in production, %d in VeritasBot; %d to create, %d to update, %d unchanged, %d pending "
+                 "(read %.1f s, planned %.1f s)", spec.label, plan.production_count, plan.veritas_count,
+                 len(plan.creates), len(plan.updates), plan.unchanged, len({p.production_id for p in plan.pending}),
+                 loaded, time.monotonic() - started - loaded)
 
         model = ModelReport(spec.label, plan.production_count, plan.veritas_count, unchanged=plan.unchanged,
                             adopted=len(plan.adopted), pending=len({p.production_id for p in plan.pending}),
