@@ -365,12 +365,16 @@ class Stack:
             own = [a for a in args if a.startswith(instance.name + ":")]
             self.nautobot_script(instance.name, "create_tokens.py", *own, log="tokens.log")
 
-    def server_alive(self, instance: Instance) -> bool:
+    @staticmethod
+    def answers(url: str) -> bool:
         try:
-            with urllib.request.urlopen(f"{instance.url}/health/", timeout=5) as response:
+            with urllib.request.urlopen(url, timeout=5) as response:
                 return response.status == 200
         except (urllib.error.URLError, OSError):
             return False
+
+    def server_alive(self, instance: Instance) -> bool:
+        return self.answers(f"{instance.url}/health/")
 
     def pidfile(self, instance: Instance) -> Path:
         return self.run_dir / f"nautobot-{instance.name}.pid"
@@ -418,11 +422,7 @@ class Stack:
 
     # ------------------------------------------------------------------ monitoring
     def monitor_alive(self, monitor: Monitor) -> bool:
-        try:
-            with urllib.request.urlopen(f"{monitor.url}/-/ready", timeout=5) as response:
-                return response.status == 200
-        except (urllib.error.URLError, OSError):
-            return False
+        return self.answers(f"{monitor.url}/-/ready")
 
     def prometheus_config(self) -> Path:
         pushgateway = self.monitoring[0]
