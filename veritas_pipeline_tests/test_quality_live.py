@@ -8,20 +8,26 @@ Objects are picked from live data, never by name.
 
 from __future__ import annotations
 
+import json
+import re
 import sqlite3
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import requests
 from dagster import AssetCheckSeverity
 
 from veritas_pipeline.checks import QUALITY_CHECK_KEYS
-from veritas_pipeline.engine.registry import MODELS
+from veritas_pipeline.cli import group_outcomes
+from veritas_pipeline.engine.registry import GROUPS, MODELS
+from veritas_pipeline.engine.state import StateStore
 
 from veritas_pipeline.metadata import Key
 
-from .conftest import StackInfo, check_results, run_checks, run_full_sync, run_sync, table_rows, veritas_sql
+from .conftest import REPO, STACK_DIR, StackInfo, check_results, run_checks, run_full_sync, group_metadata, run_sync, table_rows, veritas_sql
 
 SYNC_TAG = "SSoT Synced from Production"
 DISCOVERY_TAG = "SSoT Synced from Network Discovery"
@@ -32,12 +38,40 @@ class SyncedStack:
     stack: StackInfo
     state_db: Path
     run: object
+    started: float  # epoch seconds
+    finished: float
+    # Each server's requests during the run, from its own log: (method, path, HTTP status).
+    requests: dict[str, list[tuple[str, str, int]]]
 
 
 @pytest.fixture(scope="module")
 def synced(fresh_stack: StackInfo, tmp_path_factory) -> SyncedStack:
+    """One clean full sync (groups, checks, orphans) that also pushes its metrics: the metrics tests at the
+    end of this module query them from the stack's Prometheus."""
     state_db = tmp_path_factory.mktemp("quality") / "state.db"
-    return SyncedStack(fresh_stack, state_db, run_full_sync(state_db))
+    pushgateway = fresh_stack.env["VERITAS_PUSHGATEWAY_URL"]
+    requests.put(f"{pushgateway}/api/v1/admin/wipe", timeout=10).raise_for_status()  # only this run's pushes
+    offsets = {name: server_log(name).stat().st_size for name in SERVERS}
+    started = time.time()
+    result = run_full_sync(state_db, pushgateway_url=pushgateway)
+    finished = time.time()
+    return SyncedStack(fresh_stack, state_db, result, started, finished,
+                       {name: served_requests(name, offset) for name, offset in offsets.items()})
+
+
+SERVERS = {"production": "production", "veritasbot": "veritas"}  # metrics label -> the stack's server name
+
+
+def server_log(name: str) -> Path:
+    return STACK_DIR / "logs" / f"nautobot-{SERVERS[name]}.log"
+
+
+def served_requests(name: str, offset: int) -> list[tuple[str, str, int]]:
+    with server_log(name).open("rb") as handle:
+        handle.seek(offset)
+        text = handle.read().decode(errors="replace")
+    return [(method, path, int(status)) for method, path, status
+            in re.findall(r"\] (GET|HEAD|OPTIONS|POST|PUT|PATCH|DELETE) (\S+) => .*?\(HTTP/[\d.]+ (\d{3})\)", text)]
 
 
 def rid(value):
@@ -256,6 +290,125 @@ def test_a_blocking_failure_stops_the_downstream_groups_of_the_run(synced: Synce
         assert not hierarchy.passed and all(network in offending(hierarchy) for network in made)
         assert not result.success
         assert not result.asset_materializations_for_node("network_services"), "a downstream group ran"
+        # What veritas-sync prints: the group whose check failed, and the group skipped because of it.
+        outcomes = group_outcomes(result, ["cloud", "network_services"])
+        assert outcomes["cloud"] == ("check failed", "blocking check hierarchy")
+        assert outcomes["network_services"] == ("skipped", "upstream cloud failed")
     finally:
         veritas_sql(f"UPDATE cloud_cloudnetwork SET parent_id = NULL WHERE id IN ('{made[0]}', '{made[1]}')")
         stack.veritas.write("DELETE", "cloud/cloud-networks", [{"id": network} for network in made])
+
+
+# ---------------------------------------------------------------- metrics of the module's clean sync
+# The fixture's run pushed its metrics; the stack's Prometheus scrapes the Pushgateway every 2 s and
+# evaluates the rules (freshness) as often.
+
+def prometheus(stack: StackInfo, query: str) -> list[dict]:
+    response = requests.get(f"{stack.env['VERITAS_PROMETHEUS_URL']}/api/v1/query", params={"query": query},
+                            timeout=30)
+    assert response.ok, f"{query}: {response.text}"
+    return response.json()["data"]["result"]
+
+
+def by_labels(stack: StackInfo, query: str, *labels: str) -> dict[tuple, float]:
+    return {tuple(row["metric"].get(label, "") for label in labels): float(row["value"][1])
+            for row in prometheus(stack, query)}
+
+
+@pytest.fixture(scope="module")
+def scraped(synced: SyncedStack) -> SyncedStack:
+    """The run's last push scraped, and freshness recorded since."""
+    models = sum(len(rows) for rows in model_rows(synced).values())
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        done = prometheus(synced.stack, 'nautobot_production_sync_last_success_timestamp_seconds{mode="full"}')
+        fresh = prometheus(synced.stack, "nautobot_production_data_freshness_seconds")
+        if done and len(fresh) == models:
+            return synced
+        time.sleep(1)
+    raise AssertionError("Prometheus never showed the run's last push and the recorded freshness")
+
+
+def model_rows(synced: SyncedStack) -> dict[str, list[dict]]:
+    """group -> its models table (per-model counts) from the run's materializations."""
+    return {group: table_rows(group_metadata(synced.run, group), Key.MODELS) for group in GROUPS}
+
+
+def test_objects_processed_by_model_and_operation_equal_the_run_counts(scraped: SyncedStack):
+    from veritas_pipeline.metrics import OPERATIONS
+
+    expected = {(row["model"], operation): float(row[counter])
+                for rows in model_rows(scraped).values() for row in rows for counter, operation in OPERATIONS.items()}
+    got = by_labels(scraped.stack, 'nautobot_production_objects_processed_total{mode="full",operation!="delete"}',
+                    "model_type", "operation")
+    assert got == expected
+    assert sum(value for (_model, operation), value in got.items() if operation == "create") > 0
+
+
+def test_conflicts_freshness_and_coverage_match_the_run(scraped: SyncedStack):
+    stack = scraped.stack
+    conflicts = by_labels(stack, 'sum by (model_type) (nautobot_production_conflicts_total{mode="full"})', "model_type")
+    assert conflicts == {(row["model"],): float(row["conflicts"])
+                         for rows in model_rows(scraped).values() for row in rows}
+
+    # Freshness: seconds since the group's last success in the state database, growing with time.
+    state = StateStore(f"sqlite:///{scraped.state_db}")
+    freshness = by_labels(stack, "nautobot_production_data_freshness_seconds", "group", "model_type")
+    now = time.time()
+    for group, rows in model_rows(scraped).items():
+        succeeded = state.last_successful_run(group).timestamp()
+        assert scraped.started <= succeeded <= scraped.finished
+        for row in rows:
+            age = freshness[(group, row["model"])]
+            assert now - succeeded - 10 <= age <= now - succeeded + 1, (group, row["model"], age)
+
+    # Coverage: the coverage check's share per model, in percent.
+    coverage = by_labels(stack, "nautobot_production_coverage_percentage", "model_type")
+    expected = {}
+    for group in GROUPS:
+        per_model = table_rows(evaluation_of(scraped.run, group, "coverage").metadata, Key.MODELS)
+        expected.update({(row["model"],): round(row["share"] * 100, 2) for row in per_model})
+    assert coverage == expected and all(0 <= value <= 100 for value in coverage.values())
+
+
+def test_request_counts_and_durations_by_endpoint_and_status_match_the_servers_logs(scraped: SyncedStack):
+    from veritas_pipeline.engine.client import endpoint_of
+
+    stack = scraped.stack
+    counts = by_labels(stack, 'nautobot_production_api_requests_total{mode="full"}', "nautobot", "endpoint", "status")
+    served: dict[tuple, float] = {}
+    for name, lines in scraped.requests.items():
+        for _method, path, status in lines:
+            key = (name, endpoint_of(path), str(status))
+            served[key] = served.get(key, 0) + 1
+    assert counts == served
+    assert {name for name, _endpoint, _status in counts} == set(SERVERS)
+    assert any(status == "201" for _name, _endpoint, status in counts), "no create reached VeritasBot"
+
+    timed = by_labels(stack, 'nautobot_production_api_request_duration_seconds_count{mode="full"}', "nautobot", "endpoint")
+    per_endpoint: dict[tuple, float] = {}
+    for (name, endpoint, _status), count in served.items():
+        per_endpoint[(name, endpoint)] = per_endpoint.get((name, endpoint), 0) + count
+    assert timed == per_endpoint
+    seconds = by_labels(stack, 'nautobot_production_api_request_duration_seconds_sum{mode="full"}', "nautobot", "endpoint")
+    assert set(seconds) == set(timed) and all(value > 0 for value in seconds.values())
+    assert sum(seconds.values()) <= scraped.finished - scraped.started
+
+
+def test_the_run_outcome_duration_and_last_success(scraped: SyncedStack):
+    stack = scraped.stack
+    assert by_labels(stack, 'nautobot_production_sync_last_run_succeeded{mode="full"}') == {(): 1.0}
+    [(_, last_success)] = by_labels(stack, 'nautobot_production_sync_last_success_timestamp_seconds{mode="full"}').items()
+    assert scraped.started <= last_success <= scraped.finished
+    [(_, duration)] = by_labels(stack, 'nautobot_production_sync_duration_seconds{mode="full"}').items()
+    assert 0 < duration <= scraped.finished - scraped.started
+    outcomes = by_labels(stack, 'nautobot_production_sync_group_outcome{mode="full"} == 1', "group", "outcome")
+    assert outcomes == {(group, "succeeded"): 1.0 for group in GROUPS}
+
+
+def test_every_dashboard_panel_query_returns_data(scraped: SyncedStack):
+    dashboard = json.loads((REPO / "monitoring" / "grafana-dashboard.json").read_text())
+    assert dashboard["panels"]
+    for panel in dashboard["panels"]:
+        for target in panel["targets"]:
+            assert prometheus(scraped.stack, target["expr"]), f"panel {panel['title']!r}: no data for {target['expr']}"

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import uuid
 
 from veritas_pipeline.engine.registry import SYNCED_MODELS
 
-from .conftest import SEED, Api, StackInfo, read_stack_env, stack_command
+from .conftest import REPO, SEED, Api, StackInfo, read_stack_env, stack_command
 
 DISCOVERY_TAGS = ("SSoT Synced from OpenShift", "SSoT Synced from vSphere", "SSoT Synced from Network Discovery")
 
@@ -71,5 +74,12 @@ def test_every_model_in_scope_is_seeded_for_two_seeds(stack: StackInfo):
             counts = {spec.label: production.count(spec.endpoint) for spec in SYNCED_MODELS}
             empty = sorted(label for label, count in counts.items() if count == 0)
             assert not empty, f"seed {seed!r} left these models empty in production: {empty}"
+        # Asked for no seed, `up` keeps the one the databases hold instead of resetting to the default.
+        marker = f"kept-{uuid.uuid4().hex[:8]}"
+        assert production.write("POST", "tenancy/tenants", {"name": marker}).status_code == 201
+        subprocess.run([sys.executable, str(REPO / "stack" / "stackctl.py"), "up"], check=True,
+                       env={key: value for key, value in os.environ.items()
+                            if key not in ("VERITAS_STACK_SEED", "VERITAS_STACK_SCALE")})
+        assert production.count("tenancy/tenants", name=marker) == 1, "`up` without a seed reset the databases"
     finally:
         stack_command("up", "--seed", SEED)
