@@ -92,19 +92,25 @@ class Progress(logging.Handler):
         self.heartbeat = threading.Thread(target=self._beat, name="veritas-sync-heartbeat", daemon=True)
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.stream.write(self.format(record) + "\n")
-        self.stream.flush()
-        self.last = time.monotonic()
-        if record.name != log.name:
-            self.last_message = record.getMessage()
+        self.last_message = record.getMessage()
+        self._write(self.format(record))
+
+    def _write(self, line: str) -> None:
+        with self.lock:
+            self.stream.write(line + "\n")
+            self.stream.flush()
+            self.last = time.monotonic()
 
     def _beat(self) -> None:
+        # Printed, not logged: a run's event log should not fill with the console's heartbeat.
         while not self.stopped.wait(1.0):
             if time.monotonic() - self.last >= HEARTBEAT_SECONDS:
-                log.info("still running (%.0f s so far); last: %s", time.monotonic() - self.started, self.last_message)
+                self._write(f"{time.strftime('%H:%M:%S')} still running ({time.monotonic() - self.started:.0f} s "
+                            f"so far); last: {self.last_message}")
 
     def __enter__(self) -> Progress:
         logger = logging.getLogger("veritas_pipeline")
+        self.saved = (logger.level, logger.propagate)
         logger.setLevel(self.level)
         logger.addHandler(self)
         logger.propagate = False  # printed here once, not again by a root handler
@@ -114,7 +120,10 @@ class Progress(logging.Handler):
     def __exit__(self, *exc_info) -> None:
         self.stopped.set()
         self.heartbeat.join()
-        logging.getLogger("veritas_pipeline").removeHandler(self)
+        logger = logging.getLogger("veritas_pipeline")
+        logger.removeHandler(self)
+        logger.setLevel(self.saved[0])
+        logger.propagate = self.saved[1]
 
 
 # ---------------------------------------------------------------------------------------- outcome
