@@ -85,7 +85,7 @@ def test_discovery_owned_field_is_kept_and_recorded_while_a_safe_field_is_update
     # Production agrees again: the next run reports the conflict resolved.
     assert production.write("PATCH", f"dcim/locations/{production_id}", {"asn": before["asn"]}).ok
     again = group_metadata(run_sync(precedence.state_db, groups=UP_TO_LOCATIONS), "locations")
-    assert veritas_id in again.get("conflicts_resolved_table", "")
+    assert veritas_id in [row["veritasbot_id"] for row in table_rows(again, Key.CONFLICTS_RESOLVED_TABLE)]
     assert not [c for c in precedence.state.conflicts_of_run(again["sync_run_id"], "locations")
                 if c["object_id"] == veritas_id and c["field"] == "asn"]
 

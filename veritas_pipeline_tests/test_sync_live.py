@@ -307,8 +307,8 @@ def test_a_malformed_object_fails_alone_the_run_is_red_and_a_rerun_retries_exact
     [evaluation] = [e for e in result.get_asset_check_evaluations()
                     if e.asset_check_key.asset_key.path == ["physical_infrastructure"]]
     assert not evaluation.passed
-    failures = evaluation.metadata["failures"].value
-    assert bad["id"] in failures and "u_height" in failures
+    failures = table_rows(evaluation.metadata, Key.FAILURES)
+    assert any(row["veritasbot_id"] == bad["id"] and "u_height" in row["error"] for row in failures), failures
     assert veritas.get(f"dcim/racks/{good['id']}")["name"] == f"good {marker}", "the good rack did not land"
     assert veritas.session.get(f"{veritas.url}/dcim/racks/{bad['id']}/").status_code == 404
 
