@@ -27,7 +27,7 @@ from veritas_pipeline.engine.planner import Conflict, Failure
 from veritas_pipeline.metrics import conflict_type, error_types
 from veritas_pipeline.resources import NautobotResource, SyncResource
 
-from .conftest import REPO
+from .stack_helpers import REPO
 
 MONITORING = REPO / "monitoring"
 

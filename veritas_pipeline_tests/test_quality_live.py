@@ -27,7 +27,8 @@ from veritas_pipeline.engine.registry import GROUPS, MODELS
 
 from veritas_pipeline.metadata import Key
 
-from .conftest import REPO, STACK_DIR, StackInfo, check_results, run_checks, run_full_sync, group_metadata, run_sync, table_rows, veritas_sql
+from .conftest import StackInfo, check_results, group_metadata, run_checks, run_full_sync, run_sync, table_rows, veritas_sql
+from .stack_helpers import REPO, STACK_DIR
 
 SYNC_TAG = "SSoT Synced from Production"
 DISCOVERY_TAG = "SSoT Synced from Network Discovery"

@@ -9,7 +9,8 @@ import uuid
 
 from veritas_pipeline.engine.registry import SYNCED_MODELS
 
-from .conftest import REPO, SEED, Api, StackInfo, read_stack_env, stack_command
+from .conftest import SEED, Api, StackInfo
+from .stack_helpers import REPO, read_stack_env, stack_command
 
 DISCOVERY_TAGS = ("SSoT Synced from OpenShift", "SSoT Synced from vSphere", "SSoT Synced from Network Discovery")
 
