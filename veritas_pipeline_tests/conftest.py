@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,20 +93,47 @@ def veritas_sql(sql: str) -> None:
     subprocess.run(["psql", url, "-v", "ON_ERROR_STOP=1", "-qc", sql], check=True)
 
 
-def sync_resource(state_db: Path, **overrides):
-    """A SyncResource on the live stack, with the pipeline's read-only production token."""
+def create_postgres_database(name: str) -> str:
+    """A new, empty database on the stack's PostgreSQL, replacing any of that name; returns its URL."""
+    admin = read_stack_env()["VERITAS_STACK_PG_URL"] + "/postgres"
+    for sql in (f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"'):
+        subprocess.run(["psql", admin, "-v", "ON_ERROR_STOP=1", "-qc", sql], check=True)
+    return f"{read_stack_env()['VERITAS_STACK_PG_URL']}/{name}"
+
+
+def drop_postgres_database(name: str) -> None:
+    admin = read_stack_env()["VERITAS_STACK_PG_URL"] + "/postgres"
+    subprocess.run(["psql", admin, "-v", "ON_ERROR_STOP=1", "-qc", f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'],
+                   check=True)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def state_url(request, tmp_path: Path):
+    """An empty state database: a SQLite file, or a new database on the local stack's PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'state.db'}"
+        return
+    request.getfixturevalue("stack")
+    name = f"veritas_state_{uuid.uuid4().hex[:8]}"
+    yield create_postgres_database(name)
+    drop_postgres_database(name)
+
+
+def sync_resource(state_db: Path | str, **overrides):
+    """A SyncResource on the live stack, with the pipeline's read-only production token. The state database
+    is a SQLite file (a path) or any SQLAlchemy URL (a string)."""
     from veritas_pipeline.resources import NautobotResource, SyncResource
 
     env = read_stack_env()
     return SyncResource(
         production=NautobotResource(url=env["PRODUCTION_NAUTOBOT_URL"], token=env["PRODUCTION_NAUTOBOT_TOKEN"]),
         veritas=NautobotResource(url=env["VERITASBOT_URL"], token=env["VERITASBOT_TOKEN"]),
-        state_db_url=f"sqlite:///{state_db}",
+        state_db_url=state_db if isinstance(state_db, str) else f"sqlite:///{state_db}",
         **overrides,
     )
 
 
-def run_sync(state_db: Path, groups: list[str] | None = None, dry_run: bool = False, **overrides):
+def run_sync(state_db: Path | str, groups: list[str] | None = None, dry_run: bool = False, **overrides):
     """Materialize sync groups (and, when named, the `orphans` asset) through Dagster, as an operator
     would; returns the run result."""
     from veritas_pipeline.assets import group_assets, orphans
@@ -123,7 +151,7 @@ def run_sync(state_db: Path, groups: list[str] | None = None, dry_run: bool = Fa
     )
 
 
-def pipeline_job(state_db: Path, name: str, **overrides):
+def pipeline_job(state_db: Path | str, name: str, **overrides):
     """One of the code location's jobs, bound to the live stack and a test state database."""
     from dagster import Definitions
 
@@ -133,7 +161,7 @@ def pipeline_job(state_db: Path, name: str, **overrides):
                        resources={"sync": sync_resource(state_db, **overrides)}).resolve_job_def(name)
 
 
-def run_full_sync(state_db: Path, groups: list[str] | None = None, **overrides):
+def run_full_sync(state_db: Path | str, groups: list[str] | None = None, **overrides):
     """The full_sync job (sync groups and their data-quality checks in one run), optionally some groups."""
     from dagster import AssetKey
 
@@ -142,7 +170,7 @@ def run_full_sync(state_db: Path, groups: list[str] | None = None, **overrides):
         asset_selection=[AssetKey(group) for group in groups] if groups else None)
 
 
-def run_checks(state_db: Path, groups: list[str] | None = None, **overrides):
+def run_checks(state_db: Path | str, groups: list[str] | None = None, **overrides):
     """The data_quality job (the checks on their own, a fresh read, no sync), optionally some groups'."""
     from veritas_pipeline.checks import QUALITY_CHECK_KEYS
 

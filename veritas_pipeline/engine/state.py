@@ -1,16 +1,27 @@
 """The pipeline's state database: the audit trail of every write, conflicts per run, remembered adoptions.
 
-Any SQLAlchemy URL works: a SQLite file by default, PostgreSQL in production. Nothing here is needed to
-compute a plan except remembered adoptions, which are a cache (a production rename of an adopted object
-would otherwise hide the adoption); deleting the database loses history, never correctness.
+A SQLite file by default, PostgreSQL in production (any deployment beyond one machine). Nothing here is
+needed to compute a plan except remembered adoptions, which are a cache (a production rename of an adopted
+object would otherwise hide the adoption); deleting the database loses history, never correctness.
+
+The schema is versioned with Alembic (`migrations/versions/`): opening a StateStore upgrades its database
+to the newest revision, under a lock, so that processes starting together migrate once. A database made
+before migrations existed (tables, no version) is taken to be at the first revision. A schema change is a
+new file in `migrations/versions/` whose `down_revision` is the newest one, plus the matching change to the
+tables below; `test_state_migrations.py` checks that the two agree.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 from datetime import datetime, timezone
-from typing import Any, Iterable
+from pathlib import Path
+from typing import Any, Iterable, Iterator
 
+from alembic import command
+from alembic.config import Config
 from sqlalchemy import (
     JSON,
     Boolean,
@@ -24,7 +35,9 @@ from sqlalchemy import (
     create_engine,
     delete,
     insert,
+    inspect,
     select,
+    text,
 )
 from sqlalchemy.engine import Engine
 
@@ -78,6 +91,63 @@ adoptions = Table(
 )
 
 
+writer_slots = Table(
+    "writer_slots", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("slot", String(200), nullable=False, index=True),
+    Column("run_id", String(64), nullable=False),
+    Column("holder", Text, nullable=False),  # host and process id
+    Column("acquired_at", DateTime(timezone=True), nullable=False),
+    Column("released_at", DateTime(timezone=True)),  # stays empty when the holder died: the next holder fills it
+)
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+# The revision that creates the tables as they were before migrations existed.
+BASELINE_REVISION = "0001"
+# Key of the PostgreSQL advisory lock held while migrating (any constant unlikely to collide).
+MIGRATION_LOCK_KEY = 0x7665726974617301
+
+
+def sqlite_file(engine: Engine) -> Path | None:
+    """The database file of a SQLite engine; None for other databases and in-memory SQLite."""
+    if engine.dialect.name != "sqlite" or engine.url.database in (None, "", ":memory:"):
+        return None
+    return Path(engine.url.database).resolve()
+
+
+@contextlib.contextmanager
+def file_lock(path: Path, *, blocking: bool = True) -> Iterator[bool]:
+    """An exclusive lock on `path` (created if missing), released when the block ends or the process dies.
+    Yields whether it was obtained (always True when blocking)."""
+    with open(path, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def upgrade(engine: Engine) -> None:
+    """Bring the database to the newest schema revision; a no-op when it is there already."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    database_file = sqlite_file(engine)
+    lock = file_lock(database_file.with_name(database_file.name + ".migrate.lock")) if database_file \
+        else contextlib.nullcontext()
+    with lock, engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+        config.attributes["connection"] = connection
+        tables = set(inspect(connection).get_table_names())
+        if "alembic_version" not in tables and "sync_runs" in tables:
+            command.stamp(config, BASELINE_REVISION)
+        command.upgrade(config, "head")
+
+
 def _now() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -91,7 +161,7 @@ class StateStore:
         self.url = url
         connect_args = {"timeout": 30} if url.startswith("sqlite") else {}
         self.engine: Engine = create_engine(url, connect_args=connect_args, future=True)
-        metadata.create_all(self.engine)
+        upgrade(self.engine)
 
     def start_run(self, run_id: str, group: str, dry_run: bool) -> None:
         with self.engine.begin() as connection:
