@@ -88,6 +88,8 @@ def build_group_asset(group: str):
         metadata={"models": [spec.label for spec in models_of_group(group)]},
     )
     def _sync_group(context: AssetExecutionContext, config: GroupSyncConfig, sync: SyncResource) -> MaterializeResult:
+        if not config.dry_run:
+            sync.hold_writer_slot(context.run.run_id, context.log.warning)
         metrics = run_metrics(context, sync)
         engine = sync.engine(context.run.run_id, incremental=config.incremental)
         try:
@@ -138,6 +140,8 @@ class OrphansConfig(Config):
     kinds={"nautobot", "python"},
 )
 def orphans(context: AssetExecutionContext, config: OrphansConfig, sync: SyncResource) -> MaterializeResult:
+    if not config.dry_run:
+        sync.hold_writer_slot(context.run.run_id, context.log.warning)
     metrics = run_metrics(context, sync)
     try:
         report = sync.engine(context.run.run_id).prune_orphans(dry_run=config.dry_run)

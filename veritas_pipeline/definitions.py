@@ -1,15 +1,14 @@
 """The Dagster code location of veritas_pipeline. Nothing here touches the network at import time.
 
 Connection settings come from the environment: PRODUCTION_NAUTOBOT_URL/_TOKEN, VERITASBOT_URL/_TOKEN
-(read when a run starts, through EnvVar), VERITAS_VERIFY_TLS (default true), VERITAS_STATE_DB_URL
-(default: a SQLite file in DAGSTER_HOME), VERITAS_PUSHGATEWAY_URL (where runs push their metrics; unset:
-none); the schedules' crons, see `schedules.py`.
+and VERITAS_STATE_DB_URL (default: a SQLite file in DAGSTER_HOME), read when a run starts, through EnvVar;
+VERITAS_VERIFY_TLS (default true), VERITAS_PUSHGATEWAY_URL (where runs push their metrics; unset: none); the
+schedules' crons, see `schedules.py`.
 """
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from dagster import Definitions, EnvVar, in_process_executor
 
@@ -25,11 +24,6 @@ def _flag(name: str, default: bool) -> bool:
     return os.environ.get(name, str(default)).strip().lower() not in ("0", "false", "no", "off")
 
 
-def _state_db_url() -> str:
-    home = Path(os.environ.get("DAGSTER_HOME", ".")).resolve()
-    return os.environ.get("VERITAS_STATE_DB_URL") or f"sqlite:///{home / 'veritas_state.db'}"
-
-
 # Each instance's environment variables: <prefix>_URL and <prefix>_TOKEN.
 INSTANCE_ENV_PREFIXES = {"production": "PRODUCTION_NAUTOBOT", "VeritasBot": "VERITASBOT"}
 
@@ -42,7 +36,8 @@ def _nautobot(prefix: str) -> NautobotResource:
 sync_resource = SyncResource(
     production=_nautobot(INSTANCE_ENV_PREFIXES["production"]),
     veritas=_nautobot(INSTANCE_ENV_PREFIXES["VeritasBot"]),
-    state_db_url=_state_db_url(),
+    # An EnvVar keeps the URL, and the password in it, out of the definitions the UI shows.
+    state_db_url=EnvVar("VERITAS_STATE_DB_URL") if os.environ.get("VERITAS_STATE_DB_URL") else None,
     policy_file=os.environ.get("VERITAS_POLICY_FILE") or None,
     pushgateway_url=os.environ.get("VERITAS_PUSHGATEWAY_URL") or None,
 )

@@ -1,6 +1,8 @@
 """Dagster resources: the two Nautobot instances and the sync engine built on them."""
 
-from typing import Optional
+import os
+from pathlib import Path
+from typing import Callable, Optional
 
 from dagster import ConfigurableResource, InitResourceContext, ResourceDependency
 from pydantic import Field, PrivateAttr
@@ -9,6 +11,7 @@ from .engine.client import ClientSettings, NautobotClient
 from .engine.policy import DEFAULT_DISCOVERY_TAGS, DEFAULT_SYNC_TAG, PrecedencePolicy, load_policy_file
 from .engine.state import StateStore
 from .engine.sync import SyncEngine
+from .engine.writer_slot import WriterSlot
 from .metadata import ObjectLinks
 from .metrics import Pusher, RunMetrics
 
@@ -39,8 +42,10 @@ class SyncResource(ConfigurableResource):
 
     production: ResourceDependency[NautobotResource]
     veritas: ResourceDependency[NautobotResource]
-    state_db_url: str = Field(default="sqlite:///.veritas-state.db",
-                              description="SQLAlchemy URL of the pipeline's state database (audit trail)")
+    state_db_url: Optional[str] = Field(
+        default=None, description="SQLAlchemy URL of the pipeline's state database (audit trail, conflicts, adoptions, "
+                                  "the writer slot), e.g. postgresql://user:password@host/veritas_state; upgraded to "
+                                  "the newest schema when opened. Unset: the SQLite file veritas_state.db in DAGSTER_HOME")
     batch_size: int = Field(default=250, description="Objects per bulk write request")
     discovery_tags: list[str] = Field(default=list(DEFAULT_DISCOVERY_TAGS),
                                       description="Tags that mark objects discovery owns")
@@ -66,10 +71,23 @@ class SyncResource(ConfigurableResource):
 
     _engines: dict = PrivateAttr(default_factory=dict)
     _metrics: dict = PrivateAttr(default_factory=dict)
+    _writer_slot: Optional[WriterSlot] = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: InitResourceContext) -> None:
         self._engines = {}
         self._metrics = {}
+        self._writer_slot = None
+
+    def teardown_after_execution(self, context: InitResourceContext) -> None:
+        if self._writer_slot is not None:
+            self._writer_slot.release()
+
+    def hold_writer_slot(self, run_id: str, on_wait: Callable[[str], None]) -> None:
+        """Wait until no other run writes to this VeritasBot, then keep the slot until this run ends. Every
+        writing asset calls it before its first read, whichever way its run was started."""
+        if self._writer_slot is None:
+            self._writer_slot = WriterSlot(self.state(), self.veritas.url)
+        self._writer_slot.acquire(run_id, on_wait)
 
     def metrics(self, run_id: str, mode: str | None, whole_run: bool) -> RunMetrics:
         """The run's metrics; `mode` None (a dry run) pushes nothing. Every client of the run reports to it."""
@@ -101,7 +119,8 @@ class SyncResource(ConfigurableResource):
         return ObjectLinks(self.production.url, self.veritas.url)
 
     def state(self) -> StateStore:
-        return StateStore(self.state_db_url)
+        home = Path(os.environ.get("DAGSTER_HOME", ".")).resolve()
+        return StateStore(self.state_db_url or f"sqlite:///{home / 'veritas_state.db'}")
 
     def engine(self, run_id: str, incremental: bool = False) -> SyncEngine:
         """The run's engine; an incremental one reads production objects by id (the change sensor's runs).
