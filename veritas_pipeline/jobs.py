@@ -8,8 +8,12 @@ from .assets import ORPHANS_ASSET, SYNC_ASSET_GROUP
 from .checks import QUALITY_CHECK_KEYS
 from .engine.registry import GROUPS
 
-# Runs that write to VeritasBot carry this tag; dagster.yaml lets one such run at a time proceed.
+# Runs that write to VeritasBot carry this tag; dagster.yaml dequeues one such run at a time.
 WRITER_TAG = {"veritas/writer": "veritasbot"}
+# The change sensor's cursor moves past the changes a run was asked to sync: a failed run is retried (its
+# writes are idempotent), from the start, so that a passing outage does not leave changes behind until the
+# next full sync. dagster.yaml enables run retries; only this tag asks for them.
+SENSOR_RUN_RETRIES = {"dagster/max_retries": "3", "dagster/retry_strategy": "ALL_STEPS"}
 
 all_groups = AssetSelection.groups(SYNC_ASSET_GROUP)
 
@@ -30,7 +34,7 @@ full_sync_dry_run_job = define_asset_job(
     description="The plan of a full sync, reported per group; writes nothing.")
 
 incremental_sync_job = define_asset_job(
-    "incremental_sync", selection=all_groups, tags=WRITER_TAG,
+    "incremental_sync", selection=all_groups, tags={**WRITER_TAG, **SENSOR_RUN_RETRIES},
     description="The production change sensor's runs: only the changed production objects, in the groups they "
                 "belong to (each run's config names them). Without that config, a full sync.")
 

@@ -1,13 +1,12 @@
 """The schedules and the change sensor load with the expected crons, targets, selections and default
-statuses, and every job that can write carries the writer tag that dagster.yaml limits to one run at a time.
-No Nautobot involved."""
+statuses, and every job that can write carries the writer tag that dagster.yaml queues one run at a time
+(test_deployment.py checks dagster.yaml). No Nautobot involved."""
 
 from __future__ import annotations
 
 import importlib
 from datetime import datetime, timezone
 
-import yaml
 from dagster import AssetKey, DefaultScheduleStatus, DefaultSensorStatus, build_schedule_context
 
 from veritas_pipeline import schedules
@@ -15,8 +14,6 @@ from veritas_pipeline.checks import QUALITY_CHECK_KEYS
 from veritas_pipeline.definitions import defs
 from veritas_pipeline.engine.registry import GROUPS
 from veritas_pipeline.jobs import WRITER_TAG, all_groups
-
-from .stack_helpers import REPO
 
 
 def test_the_full_sync_runs_nightly_every_group_and_starts_stopped():
@@ -73,11 +70,3 @@ def test_every_job_that_materializes_a_sync_group_carries_the_writer_tag_unless_
         ops = (job.run_config or {}).get("ops", {})
         dry_run = bool(ops) and all(op["config"].get("dry_run") for op in ops.values())
         assert dry_run or WRITER_TAG.items() <= job.tags.items(), job.name
-
-
-def test_dagster_yaml_lets_one_writing_run_per_veritasbot_proceed_at_a_time():
-    config = yaml.safe_load((REPO / "dagster.yaml").read_text())
-    coordinator = config["run_coordinator"]
-    assert coordinator["class"] == "QueuedRunCoordinator"
-    [limit] = [rule for rule in coordinator["config"]["tag_concurrency_limits"] if rule["key"] in WRITER_TAG]
-    assert limit == {"key": "veritas/writer", "value": {"applyLimitPerUniqueValue": True}, "limit": 1}

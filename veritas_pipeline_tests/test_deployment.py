@@ -1,0 +1,79 @@
+"""The Dagster instance settings: one machine's dagster.yaml, the production deployment's deploy/dagster.yaml
+and the Kubernetes Helm values agree on the run queue, run retries and tick retention; deploy/dagster.yaml
+loads as an instance on PostgreSQL. No Nautobot involved (the syncs through that instance are in
+test_postgres_live.py)."""
+
+from __future__ import annotations
+
+import yaml
+from dagster import DagsterInstance
+from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage
+
+from veritas_pipeline.definitions import defs
+from veritas_pipeline.jobs import SENSOR_RUN_RETRIES, WRITER_TAG
+
+from .conftest import StackInfo, drop_postgres_database, postgres_dagster_home
+from .stack_helpers import REPO
+
+SHARED_SECTIONS = ("concurrency", "run_retries", "retention", "python_logs", "telemetry")
+
+
+def load(path: str) -> dict:
+    return yaml.safe_load((REPO / path).read_text())
+
+
+def test_dagster_yaml_queues_one_writing_run_per_veritasbot_at_a_time():
+    runs = load("dagster.yaml")["concurrency"]["runs"]
+    [limit] = [rule for rule in runs["tag_concurrency_limits"] if rule["key"] in WRITER_TAG]
+    assert limit == {"key": "veritas/writer", "value": {"applyLimitPerUniqueValue": True}, "limit": 1}
+
+
+def test_only_the_change_sensors_runs_are_retried():
+    retries = load("dagster.yaml")["run_retries"]
+    assert retries == {"enabled": True, "max_retries": 0}, "runs without the retry tag must not be retried"
+    for job in defs.resolve_all_job_defs():
+        retried = SENSOR_RUN_RETRIES.items() <= job.tags.items()
+        assert retried == (job.name == defs.resolve_sensor_def("production_changes").job_name), job.name
+    assert int(SENSOR_RUN_RETRIES["dagster/max_retries"]) > 0
+
+
+def test_the_change_sensors_skipped_ticks_are_purged_soonest():
+    kept = load("dagster.yaml")["retention"]["sensor"]["purge_after_days"]
+    assert 0 < kept["skipped"] <= min(kept["success"], kept["failure"])
+
+
+def test_the_production_deployment_keeps_the_settings_of_dagster_yaml():
+    local, deployed = load("dagster.yaml"), load("deploy/dagster.yaml")
+    assert {name: deployed[name] for name in SHARED_SECTIONS} == {name: local[name] for name in SHARED_SECTIONS}
+    assert set(deployed) == {*SHARED_SECTIONS, "storage", "run_launcher"}
+    assert deployed["run_launcher"]["class"] == "DefaultRunLauncher", "each run in a process of its own"
+
+
+def test_the_kubernetes_values_carry_the_settings_of_dagster_yaml():
+    local, values = load("dagster.yaml"), load("deploy/kubernetes/values.yaml")
+    assert values["runLauncher"]["type"] == "K8sRunLauncher"
+    [code_location] = values["dagster-user-deployments"]["deployments"]
+    assert code_location["dagsterApiGrpcArgs"] == ["--module-name", "veritas_pipeline.definitions"]
+    queue = values["dagsterDaemon"]["runCoordinator"]["config"]["queuedRunCoordinator"]
+    assert (queue["maxConcurrentRuns"], queue["tagConcurrencyLimits"]) == \
+        (local["concurrency"]["runs"]["max_concurrent_runs"], local["concurrency"]["runs"]["tag_concurrency_limits"])
+    retries = values["dagsterDaemon"]["runRetries"]
+    assert (retries["enabled"], retries["maxRetries"]) == (local["run_retries"]["enabled"],
+                                                           local["run_retries"]["max_retries"])
+    assert values["retention"]["enabled"] is True
+    assert values["retention"]["sensor"]["purgeAfterDays"] == local["retention"]["sensor"]["purge_after_days"]
+
+
+def test_deploy_dagster_yaml_loads_as_an_instance_on_postgresql(stack: StackInfo, tmp_path, monkeypatch):
+    database = "dagster_storage_load"
+    for variable, value in postgres_dagster_home(tmp_path, database).items():
+        monkeypatch.setenv(variable, value)
+    try:
+        with DagsterInstance.from_config(str(tmp_path)) as instance:
+            assert isinstance(instance.run_storage, PostgresRunStorage)
+            assert isinstance(instance.event_log_storage, PostgresEventLogStorage)
+            assert isinstance(instance.schedule_storage, PostgresScheduleStorage)
+            assert instance.run_retries_enabled
+            assert instance.get_runs() == []
+    finally:
+        drop_postgres_database(database)
