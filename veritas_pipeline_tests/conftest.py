@@ -6,11 +6,13 @@ test's view of both instances does not share the engine's bugs.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 import requests
@@ -107,6 +109,45 @@ def drop_postgres_database(name: str) -> None:
                    check=True)
 
 
+def postgres_dagster_home(home: Path, database: str) -> dict[str, str]:
+    """Make `home` a DAGSTER_HOME configured by deploy/dagster.yaml, on a new database of the stack's
+    PostgreSQL; returns the environment its processes need."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(create_postgres_database(database))
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "dagster.yaml").write_text((REPO / "deploy" / "dagster.yaml").read_text())
+    return {"DAGSTER_HOME": str(home), "DAGSTER_PG_HOST": url.host, "DAGSTER_PG_PORT": str(url.port),
+            "DAGSTER_PG_DB": database, "DAGSTER_PG_USERNAME": url.username, "DAGSTER_PG_PASSWORD": url.password}
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """The production deployment's storage on the stack: a Dagster instance configured by deploy/dagster.yaml
+    and a state database, both on PostgreSQL. `env` is what the deployment's processes need."""
+    instance: DagsterInstance
+    state_url: str
+    env: dict
+
+
+@contextlib.contextmanager
+def postgres_deployment(home: Path, suffix: str) -> Iterator[Deployment]:
+    storage, state = f"dagster_storage_{suffix}", f"veritas_state_{suffix}"
+    env = {**postgres_dagster_home(home, storage), "VERITAS_STATE_DB_URL": create_postgres_database(state)}
+    # deploy/dagster.yaml reads its connection from the environment when the instance loads.
+    connection = {key: value for key, value in env.items() if key.startswith("DAGSTER_PG_")}
+    saved = {key: os.environ.get(key) for key in connection}
+    os.environ.update(connection)
+    try:
+        with DagsterInstance.from_config(str(home)) as instance:
+            yield Deployment(instance, env["VERITAS_STATE_DB_URL"], env)
+    finally:
+        for key, value in saved.items():
+            os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
+        drop_postgres_database(storage)
+        drop_postgres_database(state)
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def state_url(request, tmp_path: Path):
     """An empty state database: a SQLite file, or a new database on the local stack's PostgreSQL."""
@@ -133,9 +174,10 @@ def sync_resource(state_db: Path | str, **overrides):
     )
 
 
-def run_sync(state_db: Path | str, groups: list[str] | None = None, dry_run: bool = False, **overrides):
+def run_sync(state_db: Path | str, groups: list[str] | None = None, dry_run: bool = False,
+             instance: DagsterInstance | None = None, **overrides):
     """Materialize sync groups (and, when named, the `orphans` asset) through Dagster, as an operator
-    would; returns the run result."""
+    would, recorded in `instance` (default: an ephemeral one); returns the run result."""
     from veritas_pipeline.assets import group_assets, orphans
     from veritas_pipeline.engine.registry import GROUPS
     from veritas_pipeline.jobs import dry_run_config
@@ -146,7 +188,7 @@ def run_sync(state_db: Path | str, groups: list[str] | None = None, dry_run: boo
         selection=groups,
         resources={"sync": sync_resource(state_db, **overrides)},
         run_config=dry_run_config(groups) if dry_run else None,
-        instance=DagsterInstance.ephemeral(),
+        instance=instance or DagsterInstance.ephemeral(),
         raise_on_error=False,
     )
 

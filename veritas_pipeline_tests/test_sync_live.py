@@ -1,4 +1,7 @@
-"""The sync engine and its Dagster assets against the live stack (any seed).
+"""The sync engine and its Dagster assets against the live stack (any seed), deployed as in production: the
+runs go through a Dagster instance configured by deploy/dagster.yaml, whose storage is the stack's PostgreSQL,
+with the state database on PostgreSQL too. (The other live modules run on SQLite: a Dagster instance in
+memory and a state database file.)
 
 The comparisons here read both instances with plain REST calls and their own small normalization, not
 the engine's catalog, so an engine bug cannot hide itself.
@@ -11,14 +14,28 @@ import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import Iterator
 
 import pytest
+from dagster import AssetKey, DagsterRunStatus
+from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage
 
 from veritas_pipeline.engine.registry import GROUPS, MODELS, NOT_SYNCED_FIELDS, SYNCED_MODELS, Kind
 from veritas_pipeline.engine.state import StateStore
 from veritas_pipeline.metadata import Key
 
-from .conftest import Api, StackInfo, group_metadata, production_sql, run_sync, table_rows, total
+from .conftest import (
+    Api,
+    Deployment,
+    StackInfo,
+    group_metadata,
+    pipeline_job,
+    postgres_deployment,
+    production_sql,
+    run_sync,
+    table_rows,
+    total,
+)
 from .stack_helpers import STACK_DIR
 
 SYNC_TAG = "SSoT Synced from Production"
@@ -29,13 +46,16 @@ WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
 @dataclass
 class SyncedStack:
     stack: StackInfo
-    state_db: Path
+    deployment: Deployment
     first_run: object
     production_requests: list[str]
 
     @property
     def state(self) -> StateStore:
-        return StateStore(f"sqlite:///{self.state_db}")
+        return StateStore(self.deployment.state_url)
+
+    def sync(self, **arguments):
+        return run_sync(self.deployment.state_url, instance=self.deployment.instance, **arguments)
 
 
 def production_log() -> Path:
@@ -50,11 +70,11 @@ def request_lines(log: Path, offset: int) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def synced(fresh_stack: StackInfo, tmp_path_factory) -> SyncedStack:
-    state_db = tmp_path_factory.mktemp("state") / "state.db"
-    offset = production_log().stat().st_size
-    result = run_sync(state_db)
-    return SyncedStack(fresh_stack, state_db, result, request_lines(production_log(), offset))
+def synced(fresh_stack: StackInfo, tmp_path_factory) -> Iterator[SyncedStack]:
+    with postgres_deployment(tmp_path_factory.mktemp("dagster_home"), "sync_live") as deployment:
+        offset = production_log().stat().st_size
+        result = run_sync(deployment.state_url, instance=deployment.instance)
+        yield SyncedStack(fresh_stack, deployment, result, request_lines(production_log(), offset))
 
 
 # ---------------------------------------------------------------- an independent comparison
@@ -145,6 +165,29 @@ def test_full_sync_succeeds_through_dagster(synced: SyncedStack):
         assert evaluation.passed, evaluation.asset_check_key
 
 
+def test_the_run_is_recorded_in_the_deployments_postgresql_storage(synced: SyncedStack):
+    instance = synced.deployment.instance
+    assert isinstance(instance.run_storage, PostgresRunStorage)
+    assert isinstance(instance.event_log_storage, PostgresEventLogStorage)
+    assert instance.get_run_by_id(synced.first_run.run_id).status == DagsterRunStatus.SUCCESS
+    for group in GROUPS:
+        event = instance.get_latest_materialization_event(AssetKey(group))
+        assert event is not None and event.run_id == synced.first_run.run_id, group
+
+
+def test_the_audit_trail_and_the_conflicts_match_each_groups_materialization(synced: SyncedStack):
+    for group in GROUPS:
+        metadata = group_metadata(synced.first_run, group)
+        written = [w for w in synced.state.writes_of_run(metadata["sync_run_id"]) if w["group_name"] == group]
+        assert all(w["succeeded"] for w in written), group
+        counted = {action: sum(1 for w in written if w["action"] == action) for action in ("create", "update")}
+        assert counted == {"create": metadata["created"], "update": metadata["updated"]}, group
+        conflicts = synced.state.conflicts_of_run(metadata["sync_run_id"], group)
+        assert len(conflicts) == metadata["conflicts"], group
+    assert total(synced.first_run, "created") == sum(
+        1 for w in synced.state.writes_of_run(synced.first_run.run_id) if w["action"] == "create")
+
+
 def test_production_received_nothing_but_get_requests(synced: SyncedStack):
     methods = {method for method, _path in synced.production_requests}
     assert synced.production_requests, "no request reached the production server's log"
@@ -206,7 +249,7 @@ def test_registry_covers_every_writable_field(synced: SyncedStack):
 
 def test_second_run_writes_nothing(synced: SyncedStack):
     changes_before = synced.stack.veritas.count("extras/object-changes")
-    result = run_sync(synced.state_db)
+    result = synced.sync()
     assert result.success
     assert total(result, "created") == 0 and total(result, "updated") == 0
     run_id = group_metadata(result, "foundation")["sync_run_id"]
@@ -245,7 +288,7 @@ def test_production_changes_reach_veritas_and_a_dry_run_predicts_them(synced: Sy
     assert production.write("PATCH", f"dcim/locations/{moved}", {"parent": new_parent}).ok, "move refused"
 
     changes_before = veritas.count("extras/object-changes")
-    dry = run_sync(synced.state_db, dry_run=True)
+    dry = synced.sync(dry_run=True)
     assert dry.success
     assert veritas.count("extras/object-changes") == changes_before, "the dry run wrote to VeritasBot"
     plan = planned_writes(dry, ["foundation", "organization", "locations"])
@@ -254,7 +297,7 @@ def test_production_changes_reach_veritas_and_a_dry_run_predicts_them(synced: Sy
     assert ("extras.customfield", "create", field["id"]) in plan
     assert ("dcim.location", "update", moved) in plan
 
-    real = run_sync(synced.state_db)
+    real = synced.sync()
     assert real.success
     run_id = group_metadata(real, "foundation")["sync_run_id"]
     written = {(w["model"], w["action"], w["object_id"]) for w in synced.state.writes_of_run(run_id)}
@@ -302,7 +345,7 @@ def test_a_malformed_object_fails_alone_the_run_is_red_and_a_rerun_retries_exact
     # Production data that predates a validator: written past the API, as old data would be.
     production_sql(f"UPDATE dcim_rack SET u_height = 1000 WHERE id = '{bad['id']}'")
 
-    result = run_sync(synced.state_db, groups=["physical_infrastructure"])
+    result = synced.sync(groups=["physical_infrastructure"])
     assert not result.success, "a run with a failed object must not be green"
     [evaluation] = [e for e in result.get_asset_check_evaluations()
                     if e.asset_check_key.asset_key.path == ["physical_infrastructure"]]
@@ -312,9 +355,35 @@ def test_a_malformed_object_fails_alone_the_run_is_red_and_a_rerun_retries_exact
     assert veritas.get(f"dcim/racks/{good['id']}")["name"] == f"good {marker}", "the good rack did not land"
     assert veritas.session.get(f"{veritas.url}/dcim/racks/{bad['id']}/").status_code == 404
 
-    rerun = run_sync(synced.state_db, groups=["physical_infrastructure"])
+    rerun = synced.sync(groups=["physical_infrastructure"])
     run_id = group_metadata(rerun, "physical_infrastructure")["sync_run_id"]
     attempts = synced.state.writes_of_run(run_id)
     assert [(w["object_id"], w["action"], w["succeeded"]) for w in attempts] == [(bad["id"], "create", False)]
     assert "u_height" in attempts[0]["error"]
     production_sql(f"DELETE FROM dcim_rack WHERE id = '{bad['id']}'")
+
+
+def test_an_incremental_run_goes_through_the_deployment(synced: SyncedStack):
+    """As the change sensor asks for one: only the named production object, recorded in PostgreSQL."""
+    mirror = Mirror(synced.stack, {spec.label: synced.state.adoptions(spec.label) for spec in SYNCED_MODELS})
+    tenant_id = next(t_id for t_id in sorted(mirror.production["tenancy.tenant"])
+                     if t_id in mirror.veritas["tenancy.tenant"] and not mirror.touched("tenancy.tenant", t_id, t_id))
+    new_name = f"incremental {uuid.uuid4().hex[:8]}"
+    assert synced.stack.production.write("PATCH", f"tenancy/tenants/{tenant_id}", {"name": new_name}).ok
+
+    job = pipeline_job(synced.deployment.state_url, "incremental_sync")
+    result = job.execute_in_process(
+        run_config={"ops": {"organization": {"config": {"changed_ids": {"tenancy.tenant": [tenant_id]}}}}},
+        op_selection=["organization"], instance=synced.deployment.instance, raise_on_error=False)
+
+    assert result.success
+    metadata = group_metadata(result, "organization")
+    assert (metadata["incremental"], metadata["updated"], metadata["created"], metadata["failed"]) == (True, 1, 0, 0)
+    [write] = synced.state.writes_of_run(result.run_id)
+    assert (write["model"], write["action"], write["object_id"], write["succeeded"]) == \
+        ("tenancy.tenant", "update", tenant_id, True)
+    assert write["changes"]["name"] == [mirror.veritas["tenancy.tenant"][tenant_id]["name"], new_name]
+    assert synced.stack.veritas.get(f"tenancy/tenants/{tenant_id}")["name"] == new_name
+    assert synced.deployment.instance.get_run_by_id(result.run_id).status == DagsterRunStatus.SUCCESS
+    event = synced.deployment.instance.get_latest_materialization_event(AssetKey("organization"))
+    assert event.run_id == result.run_id
