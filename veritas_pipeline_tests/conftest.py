@@ -18,7 +18,7 @@ import pytest
 import requests
 from dagster import DagsterInstance, materialize
 
-from .stack_helpers import read_stack_env, stack_command
+from .stack_helpers import REPO, read_stack_env, stack_command
 
 SEED = os.environ.get("VERITAS_STACK_SEED", "veritas")
 SCALE = os.environ.get("VERITAS_STACK_SCALE", "0")
