@@ -4,6 +4,7 @@ The run is recorded in the Dagster instance (DAGSTER_HOME), so it shows in the U
 Progress goes to stderr while it runs (a line per model and per group, and a line at least every 10 s);
 the summary to stdout. A configuration or connection problem is one line naming the instance, the
 variable or URL and the status, with exit status 2; --debug adds tracebacks and Dagster's event log.
+Like every writing run, it waits for the VeritasBot's writer slot while another run writes, and says so.
 """
 
 from __future__ import annotations
