@@ -89,7 +89,7 @@ def build_group_asset(group: str):
     )
     def _sync_group(context: AssetExecutionContext, config: GroupSyncConfig, sync: SyncResource) -> MaterializeResult:
         if not config.dry_run:
-            sync.hold_writer_slot(context.run.run_id, context.log.warning)
+            sync.hold_writer_slot(context.run.run_id)
         metrics = run_metrics(context, sync)
         engine = sync.engine(context.run.run_id, incremental=config.incremental)
         try:
@@ -141,7 +141,7 @@ class OrphansConfig(Config):
 )
 def orphans(context: AssetExecutionContext, config: OrphansConfig, sync: SyncResource) -> MaterializeResult:
     if not config.dry_run:
-        sync.hold_writer_slot(context.run.run_id, context.log.warning)
+        sync.hold_writer_slot(context.run.run_id)
     metrics = run_metrics(context, sync)
     try:
         report = sync.engine(context.run.run_id).prune_orphans(dry_run=config.dry_run)

@@ -2,7 +2,7 @@
 
 import os
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 from dagster import ConfigurableResource, InitResourceContext, ResourceDependency
 from pydantic import Field, PrivateAttr
@@ -82,12 +82,12 @@ class SyncResource(ConfigurableResource):
         if self._writer_slot is not None:
             self._writer_slot.release()
 
-    def hold_writer_slot(self, run_id: str, on_wait: Callable[[str], None]) -> None:
+    def hold_writer_slot(self, run_id: str) -> None:
         """Wait until no other run writes to this VeritasBot, then keep the slot until this run ends. Every
         writing asset calls it before its first read, whichever way its run was started."""
         if self._writer_slot is None:
             self._writer_slot = WriterSlot(self.state(), self.veritas.url)
-        self._writer_slot.acquire(run_id, on_wait)
+        self._writer_slot.acquire(run_id)
 
     def metrics(self, run_id: str, mode: str | None, whole_run: bool) -> RunMetrics:
         """The run's metrics; `mode` None (a dry run) pushes nothing. Every client of the run reports to it."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import socket
 import time
@@ -23,6 +24,9 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection
 
 from .state import StateStore, file_lock, sqlite_file, writer_slots
+
+# Captured into the run's event log (dagster.yaml's python_logs) and printed by veritas-sync's progress.
+log = logging.getLogger(__name__)
 
 # How often a waiting run tries again, and how often it repeats whom it waits for.
 POLL_SECONDS = 1.0
@@ -45,7 +49,7 @@ class WriterSlot:
     def held(self) -> bool:
         return self._held is not None
 
-    def acquire(self, run_id: str, on_wait: Callable[[str], None]) -> None:
+    def acquire(self, run_id: str, on_wait: Callable[[str], None] = log.warning) -> None:
         """Take the slot for `run_id`, waiting as long as another run holds it; `on_wait` hears whom it
         waits for (at once, then every minute). Taking a slot already held by this object does nothing."""
         if self._held is not None:
