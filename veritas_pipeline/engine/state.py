@@ -101,6 +101,23 @@ writer_slots = Table(
     Column("released_at", DateTime(timezone=True)),  # stays empty when the holder died: the next holder fills it
 )
 
+# One row per write batch, written before the batch is sent and closed with its outcome. An entry still
+# open when a run starts belongs to a run that died with the batch in flight: the new run settles it by
+# reading VeritasBot. `objects`: [{id, production_id, name, changes}] with changes as in sync_writes.
+journal = Table(
+    "write_journal", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(64), nullable=False, index=True),
+    Column("group_name", String(64), nullable=False),
+    Column("model", String(100), nullable=False),
+    Column("action", String(16), nullable=False),  # create | update | delete
+    Column("objects", JSON, nullable=False),
+    Column("body_digest", String(64), nullable=False),  # sha256 of the request body as sent
+    Column("opened_at", DateTime(timezone=True), nullable=False),
+    Column("closed_at", DateTime(timezone=True), index=True),
+    Column("outcome", String(32)),  # answered | refused | settled | unavailable
+)
+
 MIGRATIONS = Path(__file__).with_name("migrations")
 # The revision that creates the tables as they were before migrations existed.
 BASELINE_REVISION = "0001"
