@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Callable, Iterable, Iterator
 
-from .client import NautobotClient
+from .client import IncompleteRead, NautobotClient, NautobotUnavailable
 from .registry import MODELS, ModelSpec
 from .values import ref_id
 
@@ -41,6 +41,11 @@ class Identity:
     match: Match
     veritas_id: str | None
     candidates: tuple[str, ...] = ()
+
+
+class ReadFailed(RuntimeError):
+    """A model could not be read whole (or by the ids asked): nothing may be planned, written or pruned from
+    what was read of it."""
 
 
 class Catalog:
@@ -87,6 +92,8 @@ class Catalog:
         client, endpoint = self.clients[side], MODELS[label].endpoint
         try:
             rows = client.list(endpoint) if ids is None else client.list_by_ids(endpoint, ids)
+        except (NautobotUnavailable, IncompleteRead) as error:
+            raise ReadFailed(f"reading {label} failed: {error}") from None
         finally:
             self.load_seconds += time.monotonic() - started
         log.debug("read %d %s from %s in %.1f s", len(rows), label, side.value, time.monotonic() - started)

@@ -207,6 +207,30 @@ class StateStore:
             if rows:
                 connection.execute(insert(conflicts), rows)
 
+    # ---------------------------------------------------------------- write-ahead journal
+    def open_journal(self, run_id: str, group: str, label: str, action: str, objects: list[dict],
+                     body_digest: str) -> int:
+        with self.engine.begin() as connection:
+            return connection.execute(insert(journal).values(
+                run_id=run_id, group_name=group, model=label, action=action, objects=objects,
+                body_digest=body_digest, opened_at=_now())).inserted_primary_key[0]
+
+    def close_journal(self, entry_id: int, outcome: str, audit: Iterable[dict], run_id: str, group: str) -> None:
+        """Close an entry and record what its request did, in one transaction: a crash between the two
+        would either settle the entry again or record nothing twice."""
+        rows = [{"run_id": run_id, "group_name": group, "written_at": _now(), **entry} for entry in audit]
+        with self.engine.begin() as connection:
+            if rows:
+                connection.execute(insert(writes), rows)
+            connection.execute(journal.update().where(journal.c.id == entry_id)
+                               .values(closed_at=_now(), outcome=outcome))
+
+    def open_journal_entries(self) -> list[dict]:
+        """Entries no run closed: their requests were in flight when the run that sent them died."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(select(journal).where(journal.c.closed_at.is_(None)).order_by(journal.c.id))
+            return [dict(row._mapping) for row in rows]
+
     def remember_adoptions(self, label: str, pairs: dict[str, str]) -> None:
         if not pairs:
             return
