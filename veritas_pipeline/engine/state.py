@@ -174,10 +174,13 @@ def _text(value: Any) -> str | None:
 
 
 class StateStore:
+    def __repr__(self) -> str:
+        return f"StateStore({self.url!r})"
+
     def __init__(self, url: str):
-        self.url = url
         connect_args = {"timeout": 30} if url.startswith("sqlite") else {}
         self.engine: Engine = create_engine(url, connect_args=connect_args, future=True)
+        self.url = self.engine.url.render_as_string(hide_password=True)  # for messages: never the password
         upgrade(self.engine)
 
     def start_run(self, run_id: str, group: str, dry_run: bool) -> None:
