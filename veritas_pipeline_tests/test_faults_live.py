@@ -41,9 +41,11 @@ VOLATILE = ("created", "last_updated")
 
 
 def snapshot(stack: StackInfo) -> dict[tuple[str, str], dict]:
-    """Every synced model's objects in VeritasBot, read with plain REST, lists in a stable order. Tags are
-    named rather than numbered: the sync creates its own tag, under a new id in each run."""
-    tag_names = {row["id"]: row["name"] for row in stack.veritas.all("extras/tags")}
+    """Every synced model's objects in VeritasBot, read with plain REST, lists in a stable order. Tags and
+    users are named rather than numbered: the sync creates its own tag, under a new id in each run, and the
+    stack's reset makes its API users anew."""
+    names = {row["id"]: f"<tag {row['name']}>" for row in stack.veritas.all("extras/tags")}
+    names.update((row["id"], f"<user {row['username']}>") for row in stack.veritas.all("users/users"))
 
     def stable(value):
         if isinstance(value, list):
@@ -51,8 +53,8 @@ def snapshot(stack: StackInfo) -> dict[tuple[str, str], dict]:
         if isinstance(value, dict):
             return {key: stable(item) for key, item in value.items()}
         if isinstance(value, str):
-            for tag_id, name in tag_names.items():
-                value = value.replace(tag_id, f"<tag {name}>")
+            for object_id, name in names.items():
+                value = value.replace(object_id, name)
         return value
 
     return {(spec.label, stable(row["id"])): {key: stable(value) for key, value in row.items() if key not in VOLATILE}

@@ -57,6 +57,7 @@ class GroupReport:
     # Against the group's previous real run (state database rows: model, object_id, field, ...).
     conflicts_new: list[dict] = field(default_factory=list)
     conflicts_resolved: list[dict] = field(default_factory=list)
+    settled: int = 0  # writes whose answer was lost (or refused as a repeat), settled by reading them back
 
     @property
     def succeeded(self) -> bool:
@@ -299,6 +300,7 @@ class SyncEngine:
             model.updated += sum(1 for write, _row in result.done if write.action == "update")
             model.failed += len(result.failed)
             report.failures.extend(result.failed)
+            report.settled += result.settled
 
     @staticmethod
     def _production_id(plan: ModelPlan, veritas_id: str) -> str:
