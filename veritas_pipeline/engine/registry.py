@@ -65,6 +65,9 @@ class Field:
     kind: Kind
     target: str | None = None  # the referenced model (references, many-to-many, tags, custom fields)
     type_field: str | None = None  # generic references: the field naming the target's model
+    # Can hold credentials (HTTP headers, API keys in a JSON blob): written as it is, but recorded in the
+    # audit trail and in conflicts only as a digest.
+    credentials: bool = False
 
     @property
     def is_reference(self) -> bool:
@@ -107,6 +110,7 @@ def generic(type_field: str) -> Field:
 DECIMAL, UNORDERED, UNION, CONTENT_TYPE = (Field("", kind) for kind in (
     Kind.DECIMAL, Kind.UNORDERED, Kind.UNION, Kind.CONTENT_TYPE))
 TAGS = Field("", Kind.TAGS, TAG_MODEL)
+CREDENTIALS = Field("", Kind.VALUE, credentials=True)
 CUSTOM_FIELDS = Field("", Kind.CUSTOM_FIELDS, CUSTOM_FIELD_MODEL)
 METADATA = dict(tags=TAGS, custom_fields=CUSTOM_FIELDS)
 
@@ -254,8 +258,8 @@ _SYNCED = [
            fields=fields("access_type secret_type", secrets_group=ref(SECRETS_GROUP), secret=ref("extras.secret")),
            required="secrets_group secret"),
     _model("extras.externalintegration", "extras/external-integrations", group="secrets", key="name",
-           fields=fields("name remote_url verify_ssl timeout extra_config http_method headers ca_file_path",
-                         secrets_group=ref(SECRETS_GROUP), **METADATA)),
+           fields=fields("name remote_url verify_ssl timeout http_method ca_file_path", headers=CREDENTIALS,
+                         extra_config=CREDENTIALS, secrets_group=ref(SECRETS_GROUP), **METADATA)),
     # 4 locations
     _model("dcim.locationtype", "dcim/location-types", group="locations", key="name",
            fields=fields("name description nestable", parent=ref("dcim.locationtype"), content_types=UNION,
@@ -337,12 +341,14 @@ _SYNCED = [
                          secrets_group=ref(SECRETS_GROUP), **METADATA),
            required="provider"),
     _model("cloud.cloudnetwork", "cloud/cloud-networks", group="cloud", key="name",
-           fields=fields("name description extra_config", cloud_resource_type=ref("cloud.cloudresourcetype"),
-                         cloud_account=ref("cloud.cloudaccount"), parent=ref("cloud.cloudnetwork"), **METADATA),
+           fields=fields("name description", extra_config=CREDENTIALS,
+                         cloud_resource_type=ref("cloud.cloudresourcetype"), cloud_account=ref("cloud.cloudaccount"),
+                         parent=ref("cloud.cloudnetwork"), **METADATA),
            tree="parent", required="cloud_resource_type cloud_account"),
     _model("cloud.cloudservice", "cloud/cloud-services", group="cloud", key="name",
-           fields=fields("name description extra_config", cloud_resource_type=ref("cloud.cloudresourcetype"),
-                         cloud_account=ref("cloud.cloudaccount"), **METADATA),
+           fields=fields("name description", extra_config=CREDENTIALS,
+                         cloud_resource_type=ref("cloud.cloudresourcetype"), cloud_account=ref("cloud.cloudaccount"),
+                         **METADATA),
            required="cloud_resource_type"),
     _model("cloud.cloudservicenetworkassignment", "cloud/cloud-service-network-assignments", group="cloud",
            key="cloud_service cloud_network",
