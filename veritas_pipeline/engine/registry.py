@@ -2,8 +2,9 @@
 
 An entry says how a model is identified across the two instances (its natural key), declares every
 synced field once with its kind (a plain value, a reference, a generic reference and its content type,
-many-to-many, tags, content types merged as a union, custom fields), whether it is a tree, and which
-fields are safe to write on an object that discovery owns. Adapters, diffsync models, the plan, the
+many-to-many, tags, content types merged as a union, custom fields) and whether it can hold credentials
+(recorded only as a digest), whether it is a tree, and which fields are safe to write on an object that
+discovery owns. Adapters, diffsync models, the plan, the
 write order, the data-quality frames and the Dagster asset graph are all derived from these entries,
 through the iterations below (`references`, `comparable`, `deferred_fields`, `models_referencing`, ...):
 adding a model is adding an entry, and no other module asks which kind a field is by name.
