@@ -29,6 +29,8 @@ from .metadata import COUNTERS, Key
 SUMMARY_COUNTERS = COUNTERS[2:]  # in_production is shown on its own; in_veritas is not shown
 EXIT_FAILED, EXIT_CONFIGURATION = 1, 2
 HEARTBEAT_SECONDS = 10.0
+# Engine errors whose message already says, in one line, which instance, endpoint or model failed and why.
+SELF_EXPLAINING_ERRORS = frozenset({"NautobotUnavailable", "ReadFailed"})
 
 log = logging.getLogger("veritas_pipeline.cli")
 
@@ -133,14 +135,15 @@ def one_line(error) -> str:
     """The root cause of a Dagster step failure, in one line."""
     while error.cause is not None:
         error = error.cause
-    message = (error.message or "").strip()
-    message = message.split(":", 1)[1].strip() if message.startswith(error.cls_name + ":") else message
+    message = re.sub(rf"^([\w.]+\.)?{re.escape(error.cls_name)}: ", "", (error.message or "").strip())
+    first = message.splitlines()[0][:300] if message else ""
+    if error.cls_name in SELF_EXPLAINING_ERRORS:
+        return first
     refused = re.search(r"host='([^']+)', port=(\d+)\).*?url: (\S+)", message)
     if refused:
         return (f"{_connection_problem(Exception(message))} by {refused.group(1)}:{refused.group(2)} "
                 f"(on {refused.group(3)})")
-    first = message.splitlines()[0] if message else ""
-    return f"{error.cls_name}: {first[:300]}"
+    return f"{error.cls_name}: {first}"
 
 
 def group_outcomes(result, groups: list[str]) -> dict[str, tuple[str, str]]:

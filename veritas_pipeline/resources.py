@@ -29,17 +29,20 @@ class NautobotResource(ConfigurableResource):
     in logs or metadata."""
 
     url: str = Field(description="Base URL, for example https://nautobot.example.com")
-    token: str = Field(description="API token")
+    token: str = Field(description="API token", repr=False)
     verify_tls: bool = Field(default=True, description="Verify the server's TLS certificate")
     page_size: int = Field(default=1000, description="Rows per page on reads (the server caps it at MAX_PAGE_SIZE)")
     timeout_seconds: float = Field(default=120.0, description="Timeout of one HTTP request")
-    retries: int = Field(default=5, description="Retries on timeouts, 429 and 5xx, with exponential backoff")
+    retries: int = Field(default=5, ge=0, description="Retries of a request that was not answered (refused "
+                                                       "connection, 429, 5xx on reads), with exponential backoff")
+    retry_budget_seconds: float = Field(default=300.0, gt=0, description="Seconds of retrying (backoff pauses "
+                                        "included) one sync group may spend on this instance before it stops")
     rate_limit_per_second: float = Field(default=0.0, description="Most requests per second; 0 is unlimited")
 
     def client(self, *, read_only: bool, name: str) -> NautobotClient:
         settings = ClientSettings(url=self.url, token=self.token, verify_tls=self.verify_tls,
                                   page_size=self.page_size, timeout=self.timeout_seconds, retries=self.retries,
-                                  rate_limit=self.rate_limit_per_second)
+                                  rate_limit=self.rate_limit_per_second, retry_budget=self.retry_budget_seconds)
         return NautobotClient(settings, read_only=read_only, name=name)
 
 
@@ -51,7 +54,7 @@ class SyncResource(ConfigurableResource):
     production: ResourceDependency[NautobotResource]
     veritas: ResourceDependency[NautobotResource]
     state_db_url: Optional[str] = Field(
-        default=None, description="SQLAlchemy URL of the pipeline's state database (audit trail, conflicts, adoptions, "
+        default=None, repr=False, description="SQLAlchemy URL of the pipeline's state database (audit trail, conflicts, adoptions, "
                                   "the writer slot), e.g. postgresql://user:password@host/veritas_state; upgraded to "
                                   "the newest schema when opened. Unset: the SQLite file veritas_state.db in DAGSTER_HOME")
     batch_size: int = Field(default=250, description="Objects per bulk write request")

@@ -160,15 +160,18 @@ def state_url(request, tmp_path: Path):
     drop_postgres_database(name)
 
 
-def sync_resource(state_db: Path | str, **overrides):
+def sync_resource(state_db: Path | str, *, production: dict | None = None, veritas: dict | None = None,
+                  **overrides):
     """A SyncResource on the live stack, with the pipeline's read-only production token. The state database
-    is a SQLite file (a path) or any SQLAlchemy URL (a string)."""
+    is a SQLite file (a path) or any SQLAlchemy URL (a string). `production` and `veritas` override settings of
+    either instance (a proxy's url, a page size, a retry budget)."""
     from veritas_pipeline.resources import NautobotResource, SyncResource
 
     env = read_stack_env()
     return SyncResource(
-        production=NautobotResource(url=env["PRODUCTION_NAUTOBOT_URL"], token=env["PRODUCTION_NAUTOBOT_TOKEN"]),
-        veritas=NautobotResource(url=env["VERITASBOT_URL"], token=env["VERITASBOT_TOKEN"]),
+        production=NautobotResource(**{"url": env["PRODUCTION_NAUTOBOT_URL"], "token": env["PRODUCTION_NAUTOBOT_TOKEN"],
+                                       **(production or {})}),
+        veritas=NautobotResource(**{"url": env["VERITASBOT_URL"], "token": env["VERITASBOT_TOKEN"], **(veritas or {})}),
         state_db_url=state_db if isinstance(state_db, str) else f"sqlite:///{state_db}",
         **overrides,
     )

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Callable, Iterable, Iterator
 
-from .client import NautobotClient
+from .client import IncompleteRead, NautobotClient, NautobotUnavailable
 from .registry import MODELS, ModelSpec
 from .values import ref_id
 
@@ -48,6 +48,11 @@ class Identity:
     candidates: tuple[str, ...] = ()
     remembered: bool = False  # ADOPTED through an adoption an earlier run recorded
     claimed_by: str | None = None  # CLAIMED: the production object whose counterpart it is
+
+
+class ReadFailed(RuntimeError):
+    """A model could not be read whole (or by the ids asked): nothing may be planned, written or pruned from
+    what was read of it."""
 
 
 class Catalog:
@@ -101,6 +106,8 @@ class Catalog:
         client, endpoint = self.clients[side], MODELS[label].endpoint
         try:
             rows = client.list(endpoint) if ids is None else client.list_by_ids(endpoint, ids)
+        except (NautobotUnavailable, IncompleteRead) as error:
+            raise ReadFailed(f"reading {label} failed: {error}") from None
         finally:
             self.load_seconds += time.monotonic() - started
         log.debug("read %d %s from %s in %.1f s", len(rows), label, side.value, time.monotonic() - started)

@@ -1,25 +1,37 @@
 """HTTP access to one Nautobot instance, through pynautobot.
 
-Reads page at the server's maximum page size with `depth=0` and every M2M included; writes are bulk
-POST/PATCH/DELETE of JSON lists. One `requests` adapter adds what pynautobot lacks: a timeout, retries
-with backoff on timeouts, 429 and 5xx, and a rate limit. The production client is read-only: its
-session refuses anything but GET before a byte leaves the machine.
+Reads page at the server's maximum page size with `depth=0` and every M2M included, and are complete or
+fail: a listing whose rows do not add up to the count the server reported is read again, then refused.
+Writes are bulk POST/PATCH/DELETE of JSON lists, each sent once: a write whose answer is lost raises
+`OutcomeUnknown`, and the applier settles it by reading VeritasBot rather than sending it blindly again.
+
+Every request goes through one loop that knows what a failure means: nothing was sent (connection
+refused, 429) is retried for any method; no answer after sending (timeout, reset, 502-504) is retried for
+reads only; an error that names no object (401, 403, a missing endpoint, TLS, retries used up) raises
+`NautobotUnavailable` at once, so the group stops with one message. Retries back off, pass through the
+rate limiter, and end when the group's retry budget (seconds) is spent.
+
+The production client is read-only: its session refuses anything but GET before a byte leaves the machine.
+Pages are followed through `next` only on the configured scheme, host and port; elsewhere the client
+builds the next page itself, so the token never goes where a rewritten link points.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 from urllib.parse import urlsplit
 
 import pynautobot
 import requests
-from pynautobot.core.query import Request, RequestError
+import urllib3.exceptions
 from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
+
+log = logging.getLogger(__name__)
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Called once per HTTP response: (client name, endpoint such as "dcim/devices", HTTP status, seconds).
@@ -27,6 +39,12 @@ RequestObserver = Callable[[str, str, int, float], None]
 _OBJECT_ID = re.compile(r"/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(?=/|$)")
 # Nautobot 3.2's REST API version; pinned so a server upgrade cannot silently change payload shapes.
 API_VERSION = "3.2"
+# Answers after which a write may or may not have been committed: a gateway or the server gave up on it.
+_LOST_ANSWER = frozenset({502, 503, 504})
+_LONGEST_BACKOFF = 30.0
+# A listing whose rows never add up to the server's count is read this many times before it is refused
+# (a table changing during the read can skip or repeat a row once; a proxy trimming pages does so always).
+_LISTING_ATTEMPTS = 3
 
 
 class ReadOnlyViolation(RuntimeError):
@@ -42,16 +60,37 @@ class NautobotWriteError(RuntimeError):
         self.detail = detail
 
 
+class NautobotUnavailable(RuntimeError):
+    """An error that names no object: the instance cannot be used for this request at all."""
+
+    def __init__(self, instance: str, origin: str, method: str, endpoint: str, problem: str):
+        super().__init__(f"{instance} Nautobot at {origin}: {method} {endpoint}: {problem}")
+        self.instance, self.origin, self.method, self.endpoint, self.problem = instance, origin, method, endpoint, problem
+
+
+class OutcomeUnknown(Exception):
+    """A write was sent and its answer lost (timeout, reset connection, 502-504): it may have been committed."""
+
+    def __init__(self, method: str, endpoint: str, reason: str):
+        super().__init__(f"{method} {endpoint}: {reason}; the outcome is unknown")
+        self.reason = reason
+
+
+class IncompleteRead(RuntimeError):
+    """A listing did not add up to the count the server reported, on every attempt."""
+
+
 @dataclass(frozen=True)
 class ClientSettings:
     url: str
-    token: str
+    token: str = field(repr=False)
     verify_tls: bool = True
     page_size: int = 1000
     timeout: float = 120.0
     retries: int = 5
     backoff: float = 0.5
     rate_limit: float = 0.0  # requests per second; 0 means unlimited
+    retry_budget: float = 300.0  # seconds of retrying one group may spend on this instance
 
 
 class _RateLimiter:
@@ -71,26 +110,14 @@ class _RateLimiter:
             time.sleep(delay)
 
 
-class _ResilientAdapter(HTTPAdapter):
-    """Timeout, retries and rate limit for every request of a session."""
+class _PacedAdapter(HTTPAdapter):
+    """Timeout and rate limit for every request of a session, retries included (they come back through
+    `send`: the client retries, not urllib3)."""
 
     def __init__(self, settings: ClientSettings):
         self.timeout = settings.timeout
         self.limiter = _RateLimiter(settings.rate_limit)
-        retry = Retry(
-            total=settings.retries,
-            connect=settings.retries,
-            read=settings.retries,
-            status=settings.retries,
-            backoff_factor=settings.backoff,
-            # Every method: a retried POST is harmless because creates carry their UUID (a repeat is refused
-            # as "already exists" and the object is adopted on the next run, never duplicated).
-            allowed_methods=None,
-            status_forcelist=(429, 502, 503, 504),
-            respect_retry_after_header=True,
-            raise_on_status=False,
-        )
-        super().__init__(max_retries=retry)
+        super().__init__(max_retries=0)
 
     def send(self, request, **kwargs):  # noqa: ANN001 - requests' signature
         kwargs["timeout"] = kwargs.get("timeout") or self.timeout
@@ -105,6 +132,20 @@ class _ReadOnlySession(requests.Session):
         return super().request(method, url, *args, **kwargs)
 
 
+class RetryBudget:
+    """Seconds of retrying one group may spend on an instance; `start` opens a new allowance."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.deadline = time.monotonic() + seconds
+
+    def start(self) -> None:
+        self.deadline = time.monotonic() + self.seconds
+
+    def allows(self, delay: float) -> bool:
+        return time.monotonic() + delay <= self.deadline
+
+
 class NautobotClient:
     """Raw-dict reads and bulk writes against one Nautobot, with request counters for reports."""
 
@@ -117,13 +158,18 @@ class NautobotClient:
         session = _ReadOnlySession() if read_only else requests.Session()
         session.verify = settings.verify_tls
         session.headers.update(self.api.http_session.headers)
-        adapter = _ResilientAdapter(settings)
+        adapter = _PacedAdapter(settings)
         session.mount("http://", adapter)
         session.mount("https://", adapter)
         self.api.http_session = session
+        self.origin = _origin(self.api.base_url)
+        self.retry_budget = RetryBudget(settings.retry_budget)
         self.requests_made = 0
         self.observers: list[RequestObserver] = []
         session.hooks["response"].append(self._observe)
+
+    def __repr__(self) -> str:
+        return f"NautobotClient({self.name!r}, {self.settings.url!r}, read_only={self.read_only})"
 
     def _observe(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
         if self.observers:
@@ -131,23 +177,35 @@ class NautobotClient:
             for observer in self.observers:
                 observer(self.name, endpoint, response.status_code, response.elapsed.total_seconds())
 
-    def _request(self, endpoint: str, filters: dict | None = None) -> Request:
-        self.requests_made += 1
-        return Request(base=f"{self.api.base_url}/{endpoint}/", http_session=self.api.http_session,
-                       filters=filters, token=self.settings.token, api_version=API_VERSION)
-
     # ---------------------------------------------------------------- reads
     def list(self, endpoint: str, **filters: Any) -> list[dict]:
-        """Every object of an endpoint (or those matching `filters`) as raw JSON dicts."""
+        """Every object of an endpoint (or those matching `filters`) as raw JSON dicts; all of them, as many
+        as the server counted, or IncompleteRead."""
         params = {"depth": 0, "exclude_m2m": "false", "limit": self.settings.page_size, **filters}
-        results: list[dict] = []
+        for attempt in range(1, _LISTING_ATTEMPTS + 1):
+            rows, count = self._list_once(endpoint, params)
+            if count is None or len(rows) == count:
+                return rows
+            log.warning("%s %s: read %d rows of the %d the server counted (attempt %d of %d)", self.name,
+                        endpoint, len(rows), count, attempt, _LISTING_ATTEMPTS)
+        raise IncompleteRead(f"{self.name} Nautobot at {self.origin}: GET {endpoint}: the listing returned {len(rows)} rows but the server "
+                             f"counted {count}, on each of {_LISTING_ATTEMPTS} reads")
+
+    def _list_once(self, endpoint: str, params: dict) -> tuple[list[dict], int | None]:
         page = self._get(endpoint, params)
-        results.extend(page["results"])
-        while page.get("next"):
-            page = self._get_url(page["next"])
-            results.extend(page["results"])
-        # Offset paging over a changing table can repeat a row; the last copy wins.
-        return list({row["id"]: row for row in results}.values()) if results and "id" in results[0] else results
+        count, received = page.get("count"), list(page["results"])
+        while page.get("next") and page["results"]:
+            if _origin(page["next"]) == self.origin:
+                page = self._get_url(page["next"])
+            else:
+                log.warning("%s: a next-page link points to %s, not %s: building the page here instead",
+                            self.name, _origin(page["next"]), self.origin)
+                page = self._get(endpoint, {**params, "offset": len(received)})
+            received.extend(page["results"])
+        if received and "id" in received[0]:
+            # Offset paging over a changing table can repeat a row; the last copy wins.
+            received = list({row["id"]: row for row in received}.values())
+        return received, count
 
     def list_by_ids(self, endpoint: str, ids: Iterable[str], chunk: int = 100) -> list[dict]:
         ids = sorted(set(ids))
@@ -160,42 +218,75 @@ class NautobotClient:
         return self._get(path.strip("/"), params)
 
     def _get(self, endpoint: str, params: dict) -> dict:
-        self.requests_made += 1
-        response = self.api.http_session.get(f"{self.api.base_url}/{endpoint}/", params=params,
-                                             headers=self._headers())
-        return self._json(response)
+        return self._call("GET", f"{self.api.base_url}/{endpoint}/", params=params).json()
 
     def _get_url(self, url: str) -> dict:
-        self.requests_made += 1
-        return self._json(self.api.http_session.get(url, headers=self._headers()))
+        return self._call("GET", url).json()
 
     def _headers(self) -> dict:
         return {"Authorization": f"Token {self.settings.token}",
                 "Accept": f"application/json; version={API_VERSION}"}
 
-    @staticmethod
-    def _json(response: requests.Response) -> Any:
-        if not response.ok:
-            raise RequestError(response)
-        return response.json()
-
     # ---------------------------------------------------------------- writes
     def create(self, endpoint: str, items: list[dict]) -> list[dict]:
-        return self._write("post", endpoint, items)
+        return self._write("POST", endpoint, items)
 
     def update(self, endpoint: str, items: list[dict]) -> list[dict]:
-        return self._write("patch", endpoint, items)
+        return self._write("PATCH", endpoint, items)
 
     def delete(self, endpoint: str, ids: list[str]) -> None:
-        self._write("delete", endpoint, [{"id": object_id} for object_id in ids])
+        self._write("DELETE", endpoint, [{"id": object_id} for object_id in ids])
 
-    def _write(self, verb: str, endpoint: str, items: list[dict]) -> Any:
+    def _write(self, method: str, endpoint: str, items: list[dict]) -> Any:
         if self.read_only:
-            raise ReadOnlyViolation(f"refused {verb.upper()} {endpoint}: the {self.name} client is read-only")
-        try:
-            return getattr(self._request(endpoint), verb)(items)
-        except RequestError as error:
-            raise NautobotWriteError(error.req.status_code, _error_detail(error)) from None
+            raise ReadOnlyViolation(f"refused {method} {endpoint}: the {self.name} client is read-only")
+        response = self._call(method, f"{self.api.base_url}/{endpoint}/", body=items)
+        return response.json() if response.content else None
+
+    # ---------------------------------------------------------------- one request, retried as it deserves
+    def _call(self, method: str, url: str, *, params: dict | None = None, body: Any = None) -> requests.Response:
+        endpoint, writing = endpoint_of(url), method not in READ_METHODS
+        attempt = 0
+        while True:
+            attempt += 1
+            self.requests_made += 1
+            retry_after = None
+            try:
+                response = self.api.http_session.request(method, url, params=params, json=body,
+                                                         headers=self._headers())
+            except requests.exceptions.SSLError as error:
+                raise self.unavailable(method, endpoint, f"TLS failure ({_reason(error)})") from None
+            except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as error:
+                sent = not _never_sent(error)
+                if sent and writing:
+                    raise OutcomeUnknown(method, endpoint, f"no answer ({_reason(error)})") from None
+                problem = "connection refused" if not sent and "refused" in str(error) else f"no answer ({_reason(error)})"
+            else:
+                status = response.status_code
+                if response.ok:
+                    return response
+                problem = f"HTTP {status}"
+                if status in (401, 403):
+                    raise self.unavailable(method, endpoint, f"HTTP {status}: the token was refused")
+                if status == 404 and method != "DELETE":  # a bulk DELETE of ids already gone is settled, not fatal
+                    raise self.unavailable(method, endpoint, "HTTP 404: no such endpoint")
+                if status == 429:
+                    retry_after = _seconds(response.headers.get("Retry-After"))
+                elif status in _LOST_ANSWER and writing:
+                    raise OutcomeUnknown(method, endpoint, f"HTTP {status}")
+                elif writing:
+                    raise NautobotWriteError(status, _error_detail(response))
+                elif status < 500:
+                    raise self.unavailable(method, endpoint, f"HTTP {status}: {response.text[:300]}")
+            delay = retry_after if retry_after is not None else \
+                min(self.settings.backoff * 2 ** (attempt - 1), _LONGEST_BACKOFF)
+            if attempt > self.settings.retries or not self.retry_budget.allows(delay):
+                raise self.unavailable(method, endpoint, f"{problem} ({attempt} attempt{'s' if attempt > 1 else ''})")
+            log.debug("%s %s %s: %s; retrying in %.1f s", self.name, method, endpoint, problem, delay)
+            time.sleep(delay)
+
+    def unavailable(self, method: str, endpoint: str, problem: str) -> NautobotUnavailable:
+        return NautobotUnavailable(self.name, self.origin.split("://", 1)[1], method, endpoint, problem)
 
 
 def endpoint_of(url: str) -> str:
@@ -205,8 +296,41 @@ def endpoint_of(url: str) -> str:
     return _OBJECT_ID.sub("/{id}", "/" + path.strip("/"))[1:] or "root"
 
 
-def _error_detail(error: RequestError) -> Any:
+def _origin(url: str) -> str:
+    """scheme://host:port of a URL, the port spelled out, so that equal origins compare equal."""
+    parts = urlsplit(url)
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    return f"{parts.scheme}://{(parts.hostname or '').lower()}:{port}"
+
+
+def _never_sent(error: Exception) -> bool:
+    """Whether a connection error happened before the request left (refused, unreachable, connect timeout)."""
+    if isinstance(error, requests.exceptions.ConnectTimeout):
+        return True
+    reason = error.args[0] if error.args else None
+    reason = getattr(reason, "reason", reason)  # urllib3's MaxRetryError wraps the cause
+    return isinstance(reason, urllib3.exceptions.ConnectTimeoutError)  # NewConnectionError included
+
+
+def _reason(error: Exception) -> str:
+    text = str(error)
+    for needle, meaning in (("Connection refused", "connection refused"), ("reset by peer", "connection reset"),
+                            ("Read timed out", "read timed out"), ("RemoteDisconnected", "connection closed"),
+                            ("CERTIFICATE_VERIFY_FAILED", "certificate not trusted")):
+        if needle in text:
+            return meaning
+    return type(error).__name__
+
+
+def _seconds(header: str | None) -> float | None:
     try:
-        return error.req.json()
+        return min(float(header), _LONGEST_BACKOFF) if header else None
     except ValueError:
-        return error.error[:2000]
+        return None
+
+
+def _error_detail(response: requests.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return response.text[:2000]

@@ -39,6 +39,9 @@ class Write:
     # field -> (VeritasBot before, after), for the audit trail: credential-bearing fields as digests
     changes: dict[str, tuple[Any, Any]]
     level: int = 0  # tree depth among this run's creates: parents are written first
+    # The values this write sets, in the planner's terms (translated references, tags without the managed
+    # ones): what VeritasBot must hold for a write whose answer was lost to count as landed.
+    intended: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -177,9 +180,11 @@ def _adapter_for(model: type[DiffSyncModel], side: Side) -> Adapter:
 
 
 def _attributes(spec: ModelSpec, values: dict) -> dict[str, Compared]:
-    """Translated field values as diffsync attributes."""
+    """Translated field values (all of an object's, or some) as diffsync attributes."""
     attributes = {}
     for spec_field in spec.comparable():
+        if spec_field.name not in values:
+            continue
         value = values[spec_field.name]
         if spec_field.kind is Kind.CUSTOM_FIELDS:
             attributes.update((CUSTOM_FIELD_PREFIX + key, Compared(item, spec_field.canonical(item)))
@@ -442,6 +447,8 @@ class Planner:
         current: dict[str, Any] = {}
         for spec_field in spec.comparable():
             field_name, value = spec_field.name, row.get(spec_field.name)
+            if field_name not in desired:
+                continue
             if desired[field_name] is UNRESOLVED:
                 current[field_name] = UNRESOLVED  # left out of the write, so never a difference
             elif spec_field.kind is Kind.TAGS:
@@ -462,29 +469,32 @@ class Planner:
 
     # ---------------------------------------------------------------- writes
     def _create(self, spec: ModelSpec, production_id: str, veritas_id: str, desired: dict) -> Write:
-        body = {"id": veritas_id}
+        body, intended = {"id": veritas_id}, {}
         for spec_field in spec.comparable():
             value = desired.get(spec_field.name, {} if spec_field.kind is Kind.CUSTOM_FIELDS else None)
             if value is UNRESOLVED or spec_field.name in spec.deferred:
                 continue
+            intended[spec_field.name] = value
             body[spec_field.name] = self._tags_to_write(value) if spec_field.kind is Kind.TAGS else value
         changes = {name: (None, _recorded(spec.field(name), value)) for name, value in body.items() if name != "id"}
         return Write(spec.label, "create", veritas_id, production_id,
-                     self.catalog.display(Side.PRODUCTION, spec.label, production_id), body, changes)
+                     self.catalog.display(Side.PRODUCTION, spec.label, production_id), body, changes,
+                     intended=intended)
 
     def _tags_to_write(self, tag_ids) -> list[dict]:
         return [*({"id": tag} for tag in tag_ids), {"name": self.policy.sync_tag}]
 
     def _deferred_update(self, spec: ModelSpec, create: Write, desired: dict) -> Write | None:
-        values = {spec_field.name: self._tags_to_write(desired[spec_field.name])
-                  if spec_field.kind is Kind.TAGS else desired[spec_field.name]
-                  for spec_field in spec.deferred_fields()
-                  if desired.get(spec_field.name) is not None and desired[spec_field.name] is not UNRESOLVED}
+        intended = {spec_field.name: desired[spec_field.name] for spec_field in spec.deferred_fields()
+                    if desired.get(spec_field.name) is not None and desired[spec_field.name] is not UNRESOLVED}
+        values = {name: self._tags_to_write(value) if spec.field(name).kind is Kind.TAGS else value
+                  for name, value in intended.items()}
         if not values:
             return None
         return Write(spec.label, "update", create.veritas_id, create.production_id, create.name,
                      {"id": create.veritas_id, **values},
-                     {name: (None, _recorded(spec.field(name), value)) for name, value in values.items()})
+                     {name: (None, _recorded(spec.field(name), value)) for name, value in values.items()},
+                     intended=intended)
 
     def _update(self, spec: ModelSpec, production_id: str, veritas_id: str, element: Any, row: dict,
                 plan: ModelPlan, adopted: bool) -> tuple[list[Write], list[Write]]:
@@ -495,7 +505,8 @@ class Planner:
         wanted, held = _values(spec, difference.get("+", {})), _values(spec, difference.get("-", {}))
         name = self.catalog.display(Side.VERITAS, spec.label, veritas_id)
         touched_rule = self.touched_rule(spec, veritas_id, row, adopted)
-        parts: dict[bool, tuple[dict, dict]] = {False: ({}, {}), True: ({}, {})}  # deferred? -> (body, changes)
+        # deferred? -> (body, changes, intended)
+        parts: dict[bool, tuple[dict, dict, dict]] = {False: ({}, {}, {}), True: ({}, {}, {})}
         for spec_field in spec.comparable():
             if spec_field.name not in wanted:
                 continue
@@ -505,18 +516,20 @@ class Planner:
                                                self._shown(spec_field, want), self._shown(spec_field, have),
                                                touched_rule, production_id))
                 continue
-            body, changes = parts[spec_field.name in spec.deferred]
+            body, changes, intended = parts[spec_field.name in spec.deferred]
             body[spec_field.name] = self._write_value(spec_field, want, row)
+            intended[spec_field.name] = want
             changes[spec_field.name] = (_recorded(spec_field, have), _recorded(spec_field, want))
         writes: tuple[list[Write], list[Write]] = ([], [])
-        for deferred, (body, changes) in parts.items():
+        for deferred, (body, changes, intended) in parts.items():
             if not changes:
                 continue
             for tags in spec.of_kind(Kind.TAGS):  # every update restates the tags, so the sync tag stays
                 if tags.name not in body:
-                    body[tags.name] = self._write_value(tags, _values(spec, element.source_attrs)[tags.name], row)
+                    intended[tags.name] = _values(spec, element.source_attrs)[tags.name]
+                    body[tags.name] = self._write_value(tags, intended[tags.name], row)
             writes[deferred].append(Write(spec.label, "update", veritas_id, production_id, name,
-                                          {"id": veritas_id, **body}, changes))
+                                          {"id": veritas_id, **body}, changes, intended=intended))
         return writes
 
     def _sync_tag_restored(self, spec: ModelSpec, production_id: str, veritas_id: str, desired: dict,
@@ -531,7 +544,8 @@ class Planner:
                 name = self.catalog.display(Side.VERITAS, spec.label, veritas_id)
                 return Write(spec.label, "update", veritas_id, production_id, name,
                              {"id": veritas_id, tags.name: self._write_value(tags, desired[tags.name], row)},
-                             {tags.name: (sorted(held), sorted({*held, self.sync_tag_id}))})
+                             {tags.name: (sorted(held), sorted({*held, self.sync_tag_id}))},
+                             intended={tags.name: desired[tags.name]})
         return None
 
     def _shown(self, spec_field: Field, value: Any) -> Any:
@@ -550,6 +564,11 @@ class Planner:
             if label in MODELS and object_id in self.catalog.rows(side, label):
                 return f"{self.catalog.display(side, label, object_id)} ({object_id})"
         return object_id
+
+    def written_as_intended(self, spec: ModelSpec, write: Write, row: dict) -> bool:
+        """Whether VeritasBot's `row` holds what `write` set, compared as the diff compares: how a write whose
+        answer was lost is told apart from one that never landed."""
+        return _attributes(spec, self._current(spec, row, write.intended)) == _attributes(spec, write.intended)
 
     def _write_value(self, spec_field: Field, want: Any, row: dict) -> Any:
         if spec_field.kind is Kind.UNION:

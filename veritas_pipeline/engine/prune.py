@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .apply import Applier, ApplyResult
+from .apply import Applier
 from .catalog import Catalog, Side
 from .planner import Write
 from .policy import PrecedencePolicy
@@ -43,10 +43,10 @@ class PruneReport:
 
 def prune_orphans(catalog: Catalog, find_orphans: Callable[[ModelSpec], list[tuple[str, str]]],
                   synced_count: Callable[[ModelSpec], int], applier: Applier, policy: PrecedencePolicy, *,
-                  dry_run: bool, record: Callable[[ApplyResult], None]) -> PruneReport:
+                  dry_run: bool) -> PruneReport:
     """Report every synced model's orphans (`find_orphans`: VeritasBot id and name) and delete them when
-    the policy allows; `synced_count` is how many objects of a model carry the sync tag; `record` keeps
-    the audit trail of each delete request's outcome."""
+    the policy allows; `synced_count` is how many objects of a model carry the sync tag (the applier's
+    journal audits each delete request)."""
     report = PruneReport(enabled=policy.prune_orphans and not dry_run, limit=policy.prune_limit)
     if catalog.production_by_id:
         report.skipped = "an incremental run reads production partly: orphans need a full read"
@@ -89,7 +89,7 @@ def prune_orphans(catalog: Catalog, find_orphans: Callable[[ModelSpec], list[tup
             report.kept += [(orphan, f"over the cap of {policy.prune_limit} deletions per run") for orphan in over]
             budget -= len(allowed)
             if allowed:
-                _delete(applier, spec, allowed, report, record)
+                _delete(applier, spec, allowed, report)
     return report
 
 
@@ -106,8 +106,7 @@ def _levels_children_first(catalog: Catalog, spec: ModelSpec, orphans: list[Orph
     return [by_depth[d] for d in sorted(by_depth, reverse=True)]
 
 
-def _delete(applier: Applier, spec: ModelSpec, orphans: list[Orphan], report: PruneReport,
-            record: Callable[[ApplyResult], None]) -> None:
+def _delete(applier: Applier, spec: ModelSpec, orphans: list[Orphan], report: PruneReport) -> None:
     writes = [Write(spec.label, "delete", o.veritas_id, "", o.name, {"id": o.veritas_id}, {"object": (o.name, None)})
               for o in orphans]
     result = applier.delete(spec, writes)
@@ -115,4 +114,3 @@ def _delete(applier: Applier, spec: ModelSpec, orphans: list[Orphan], report: Pr
     report.deleted += [orphan for orphan in orphans if orphan.veritas_id in deleted]
     report.kept += [(Orphan(f.label, f.object_id, f.name), f"VeritasBot refused the delete: {f.error}")
                     for f in result.failed]
-    record(result)

@@ -176,10 +176,13 @@ def _text(value: Any) -> str | None:
 
 
 class StateStore:
+    def __repr__(self) -> str:
+        return f"StateStore({self.url!r})"
+
     def __init__(self, url: str):
-        self.url = url
         connect_args = {"timeout": 30} if url.startswith("sqlite") else {}
         self.engine: Engine = create_engine(url, connect_args=connect_args, future=True)
+        self.url = self.engine.url.render_as_string(hide_password=True)  # for messages: never the password
         upgrade(self.engine)
 
     def start_run(self, run_id: str, group: str, dry_run: bool) -> None:
@@ -208,6 +211,30 @@ class StateStore:
                                                        conflicts.c.group_name == group))
             if rows:
                 connection.execute(insert(conflicts), rows)
+
+    # ---------------------------------------------------------------- write-ahead journal
+    def open_journal(self, run_id: str, group: str, label: str, action: str, objects: list[dict],
+                     body_digest: str) -> int:
+        with self.engine.begin() as connection:
+            return connection.execute(insert(journal).values(
+                run_id=run_id, group_name=group, model=label, action=action, objects=objects,
+                body_digest=body_digest, opened_at=_now())).inserted_primary_key[0]
+
+    def close_journal(self, entry_id: int, outcome: str, audit: Iterable[dict], run_id: str, group: str) -> None:
+        """Close an entry and record what its request did, in one transaction: a crash between the two
+        would either settle the entry again or record nothing twice."""
+        rows = [{"run_id": run_id, "group_name": group, "written_at": _now(), **entry} for entry in audit]
+        with self.engine.begin() as connection:
+            if rows:
+                connection.execute(insert(writes), rows)
+            connection.execute(journal.update().where(journal.c.id == entry_id)
+                               .values(closed_at=_now(), outcome=outcome))
+
+    def open_journal_entries(self) -> list[dict]:
+        """Entries no run closed: their requests were in flight when the run that sent them died."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(select(journal).where(journal.c.closed_at.is_(None)).order_by(journal.c.id))
+            return [dict(row._mapping) for row in rows]
 
     def remember_adoptions(self, label: str, pairs: dict[str, str], rules: dict[str, str] | None = None) -> None:
         """Production id -> VeritasBot id of adopted objects, with the precedence rule each one got."""

@@ -8,7 +8,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from .apply import Applier, ApplyResult
+from .apply import Applier, ApplyResult, audit_entries, journal_objects, writes_of_journal
 from .catalog import Catalog, Side
 from .client import NautobotClient
 from .planner import IDENTITY_ACTION, Conflict, Failure, ModelPlan, Pending, Planner, Write
@@ -60,6 +60,7 @@ class GroupReport:
     # Against the group's previous real run (state database rows: model, object_id, field, ...).
     conflicts_new: list[dict] = field(default_factory=list)
     conflicts_resolved: list[dict] = field(default_factory=list)
+    settled: int = 0  # writes whose answer was lost (or refused as a repeat), settled by reading them back
 
     @property
     def succeeded(self) -> bool:
@@ -77,6 +78,20 @@ class GroupReport:
 
     def total(self, counter: str) -> int:
         return sum(getattr(model, counter) for model in self.models)
+
+
+class RunJournal:
+    """The applier's write-ahead journal for one run, in the state database; `group` names the group (or the
+    prune) whose writes are being sent."""
+
+    def __init__(self, state: StateStore, run_id: str):
+        self.state, self.run_id, self.group = state, run_id, ""
+
+    def open(self, label: str, action: str, writes: list[Write], body_digest: str) -> int:
+        return self.state.open_journal(self.run_id, self.group, label, action, journal_objects(writes), body_digest)
+
+    def close(self, entry_id: int, outcome: str, done: list[tuple[Write, dict]], failed: list[Failure]) -> None:
+        self.state.close_journal(entry_id, outcome, audit_entries(done, failed), self.run_id, self.group)
 
 
 class SyncEngine:
@@ -97,8 +112,11 @@ class SyncEngine:
         self.run_id = run_id or uuid.uuid4().hex
         self.catalog = Catalog(production, veritas, adoptions=state.adoptions if state else None,
                                production_by_id=incremental)
-        self.applier = Applier(veritas, batch_size=batch_size)
+        self.journal = RunJournal(state, self.run_id) if state else None
+        self.applier = Applier(veritas, batch_size=batch_size, journal=self.journal, backoff=veritas.settings.backoff,
+                               holds=lambda spec, write, row: self.planner().written_as_intended(spec, write, row))
         self._planner: Planner | None = None
+        self._journal_settled = False
 
     # ---------------------------------------------------------------- setup
     def _tag_ids(self) -> dict[str, str]:
@@ -159,17 +177,40 @@ class SyncEngine:
                 holders=self._discovery_holders())
         return self._planner
 
+    def settle_open_journal(self) -> int:
+        """Settle the journal entries a dead run left open, before this run writes: each object VeritasBot
+        holds as that run intended is recorded in the audit trail under that run, once; the rest never
+        landed, and this run's plans find it again. Returns the number of entries settled."""
+        entries = [entry for entry in self.state.open_journal_entries() if entry["run_id"] != self.run_id] \
+            if self.state else []
+        for entry in entries:
+            spec = MODELS[entry["model"]]
+            result = self.applier.settle_open(spec, entry["action"],
+                                              writes_of_journal(spec.label, entry["action"], entry["objects"]))
+            self.state.close_journal(entry["id"], "settled after its run died", result.audit_entries(),
+                                     entry["run_id"], entry["group_name"])
+            log.warning("%s: settled a %s of %d objects that run %s left in flight: %d had landed", spec.label,
+                        entry["action"], len(entry["objects"]), entry["run_id"], len(result.done))
+        return len(entries)
+
     # ---------------------------------------------------------------- run
     def prune_orphans(self, *, dry_run: bool = False) -> PruneReport:
         """Every synced model's orphans (the planner's, computed once per run), deleted only when the
-        policy opts in; each delete request's outcome goes to the audit trail."""
-        def record(result: ApplyResult) -> None:
-            if self.state:
-                self.state.record_writes(self.run_id, PRUNE_RUN_GROUP, result.audit_entries())
-
+        policy opts in; each delete request's outcome goes to the audit trail through the journal."""
+        self._start_writing(PRUNE_RUN_GROUP, dry_run)
         return prune_orphans(self.catalog, lambda spec: self.planner().orphans(spec),
                              lambda spec: self.planner().synced_count(spec), self.applier, self.policy,
-                             dry_run=dry_run, record=record)
+                             dry_run=dry_run)
+
+    def _start_writing(self, group: str, dry_run: bool) -> None:
+        """A new retry budget on both instances; before the run's first write, the dead runs' journal."""
+        for client in (self.production, self.veritas):
+            client.retry_budget.start()
+        if self.journal:
+            self.journal.group = group
+        if not dry_run and not self._journal_settled:
+            self._journal_settled = True
+            self.settle_open_journal()
 
     def sync_group(self, group: str, *, dry_run: bool = False,
                    production_ids: dict[str, set[str] | None] | None = None) -> GroupReport:
@@ -181,7 +222,19 @@ class SyncEngine:
         log.info("group %s: started%s", group, " (dry run)" if dry_run else "")
         if self.state:
             self.state.start_run(self.run_id, group, dry_run)
+        try:
+            return self._sync_group(group, report, dry_run, production_ids)
+        except Exception as error:
+            if self.state:  # the group stopped: its run record says so, with the one-line cause
+                self.state.finish_run(self.run_id, group, False, {
+                    "models": [model.as_dict() for model in report.models], "seconds": report.seconds,
+                    "error": str(error)})
+            raise
+
+    def _sync_group(self, group: str, report: GroupReport, dry_run: bool,
+                    production_ids: dict[str, set[str] | None] | None) -> GroupReport:
         started = time.monotonic()
+        self._start_writing(group, dry_run)
         self._ensure_sync_tag(dry_run)
         planner = self.planner()
         report.seconds["load"] += time.monotonic() - started
@@ -262,17 +315,19 @@ class SyncEngine:
         if not writes:
             return
         started = time.monotonic()
-        result = self.applier.apply(spec, writes)
-        report.seconds["apply"] += time.monotonic() - started
-        self.catalog.record_written(spec.label, [row for _write, row in result.done])
-        for failure in result.failed:
-            planner.mark_unavailable(spec.label, self._production_id(plan, failure.object_id), "failed")
-        model.created += sum(1 for write, _row in result.done if write.action == "create")
-        model.updated += sum(1 for write, _row in result.done if write.action == "update")
-        model.failed += len(result.failed)
-        report.failures.extend(result.failed)
-        if self.state:
-            self.state.record_writes(self.run_id, report.group, result.audit_entries())
+        result = ApplyResult()
+        try:
+            self.applier.apply(spec, writes, result)
+        finally:  # what landed before an error that stops the group still counts (the journal audited it)
+            report.seconds["apply"] += time.monotonic() - started
+            self.catalog.record_written(spec.label, [row for _write, row in result.done])
+            for failure in result.failed:
+                planner.mark_unavailable(spec.label, self._production_id(plan, failure.object_id), "failed")
+            model.created += sum(1 for write, _row in result.done if write.action == "create")
+            model.updated += sum(1 for write, _row in result.done if write.action == "update")
+            model.failed += len(result.failed)
+            report.failures.extend(result.failed)
+            report.settled += result.settled
 
     @staticmethod
     def _production_id(plan: ModelPlan, veritas_id: str) -> str:
