@@ -352,3 +352,22 @@ def test_conflicting_references_show_display_name_and_id():
     veritas = {**rows, "dcim/locations": [dict(location, status=ref(active))]}
     [conflict] = planner_for(production, veritas).plan(MODELS["dcim.location"]).conflicts
     assert (conflict.production_value, conflict.veritas_value) == (f"Planned ({planned})", f"Active ({active})")
+
+
+def test_a_conflicting_generic_reference_shows_the_object_it_points_at():
+    association_id, role_id, status_id = uid(), uid(), uid()
+    contact_id, first, second = uid(), uid(), uid()
+    tenants = [tenant(first, "First"), tenant(second, "Second")]
+    association = {"id": association_id, "display": "a", "contact": ref(contact_id), "team": None,
+                   "associated_object_type": "tenancy.tenant", "role": ref(role_id), "status": ref(status_id),
+                   "custom_fields": {}}
+    rows = {"tenancy/tenants": tenants, "extras/roles": [{"id": role_id, "name": "R"}],
+            "extras/statuses": [status(status_id, "Active")],
+            "extras/contacts": [{"id": contact_id, "name": "C", "phone": "", "email": ""}]}
+    production = {**rows, "extras/contact-associations": [dict(association, associated_object_id=second)]}
+    veritas = {**rows, "extras/contact-associations": [dict(association, associated_object_id=first)]}
+    # Discovery-touched (here: as if it held discovered objects), with no safe fields: every change conflicts.
+    policy = PrecedencePolicy(safe_field_overrides={"extras.contactassociation": ()})
+    planner = planner_for(production, veritas, policy, holders={"extras.contactassociation": {association_id}})
+    [conflict] = planner.plan(MODELS["extras.contactassociation"]).conflicts
+    assert (conflict.production_value, conflict.veritas_value) == (f"Second ({second})", f"First ({first})")

@@ -512,9 +512,10 @@ class Planner:
                 continue
             want, have = wanted[spec_field.name], held.get(spec_field.name)
             if touched_rule and spec_field.name not in self.policy.safe_fields(spec):
-                plan.conflicts.append(Conflict(spec.label, veritas_id, name, spec_field.name,
-                                               self._shown(spec_field, want), self._shown(spec_field, have),
-                                               touched_rule, production_id))
+                plan.conflicts.append(Conflict(
+                    spec.label, veritas_id, name, spec_field.name,
+                    self._shown(spec_field, want, _values(spec, element.source_attrs)),
+                    self._shown(spec_field, have, row), touched_rule, production_id))
                 continue
             body, changes, intended = parts[spec_field.name in spec.deferred]
             body[spec_field.name] = self._write_value(spec_field, want, row)
@@ -548,15 +549,16 @@ class Planner:
                              intended={tags.name: desired[tags.name]})
         return None
 
-    def _shown(self, spec_field: Field, value: Any) -> Any:
-        """A conflict's value as an operator reads it: each referenced object by display name and id."""
+    def _shown(self, spec_field: Field, value: Any, values: dict) -> Any:
+        """A conflict's value as an operator reads it: each referenced object by display name and id (`values`,
+        the side's whole object, names a generic reference's model)."""
         if spec_field.credentials:
             return _digest(value)
         if not spec_field.is_reference or value is None:
             return value
         if spec_field.many:
             return [self._described(spec_field.target, object_id) for object_id in value]
-        return self._described(spec_field.target, value)
+        return self._described(spec_field.target_of(values), value)
 
     def _described(self, label: str | None, object_id: str) -> str:
         """"Active (id)": the VeritasBot object's name, or production's for one this run creates."""
