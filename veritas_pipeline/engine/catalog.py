@@ -69,6 +69,7 @@ class Catalog:
         # Adoptions remembered from earlier runs: they survive a rename in production.
         self._remembered = adoptions or (lambda label: {})
         self._remembered_by_label: dict[str, dict[str, str]] = {}
+        self._remembering: dict[str, dict[str, list[str]]] = {}  # label -> VeritasBot id -> production ids
         self._production_key_index: dict[str, dict[Any, list[str]]] = {}
         self.load_seconds = 0.0
         self.failed_reads: list[tuple[Side, str, str]] = []  # (side, label, error) of every whole read that raised
@@ -171,6 +172,7 @@ class Catalog:
         remembered = self.remembered_adoptions(label)
         for production_id in production_ids:
             remembered.pop(production_id, None)
+        self._remembering.pop(label, None)
         self._identities.pop(label, None)
 
     # ---------------------------------------------------------------- identity
@@ -210,8 +212,13 @@ class Catalog:
         adopting it, else the oldest of the production objects sharing its natural key that have no
         counterpart of their own (production ids order objects created in the same instant)."""
         production_rows = self.rows(Side.PRODUCTION, label)
-        remembering = sorted(other for other, adopted in self.remembered_adoptions(label).items()
-                             if adopted == veritas_id and other != production_id and other in production_rows)
+        if label not in self._remembering:
+            by_veritas_id: dict[str, list[str]] = {}
+            for other, adopted in sorted(self.remembered_adoptions(label).items()):
+                by_veritas_id.setdefault(adopted, []).append(other)
+            self._remembering[label] = by_veritas_id
+        remembering = [other for other in self._remembering[label].get(veritas_id, ())
+                       if other != production_id and other in production_rows]
         if remembering:
             return remembering[0]
         contenders = [other for other in self._production_index(label).get(key, ())
