@@ -43,7 +43,6 @@ class Key:
     PENDING_TABLE = "pending_table"
     ORPHAN_TABLE = "orphan_table"
     ADOPTION_TABLE = "adoption_table"
-    IDENTITY_FAILURES = "identity_failures"
     # The orphans step
     ORPHANS = "orphans"
     DELETED = "deleted"
