@@ -1,9 +1,12 @@
 """One Dagster asset per sync group, derived from the registry.
 
 Each asset's upstream groups are the groups its models reference; its materialization carries the
-per-model counts, the plan, failures with Nautobot's own text, conflicts, pending references, orphans
-and the phase durations. A run in which any object failed fails the blocking `write_failures` check, so
-it is never shown green and downstream groups do not write on a broken base.
+per-model counts, the plan, failures with Nautobot's own text, conflicts, pending references, adoptions
+(with the precedence rule each got), orphans and the phase durations. A run in which any write failed
+fails the blocking `write_failures` check, so it is never shown green and downstream groups do not write
+on a broken base. A production object without a VeritasBot counterpart of its own (two production objects
+claim one VeritasBot object, or several VeritasBot objects match) fails the `identity` check: an error,
+but not blocking, since that object was never written and whatever references it waits as pending.
 
 A run whose config names changed production objects (the change sensor's runs) is incremental: it reads
 and syncs only those objects, and plans whole only the models listed in `whole_models`.
@@ -31,6 +34,8 @@ from .resources import SyncResource
 
 SYNC_ASSET_GROUP = "veritas_sync"
 WRITE_FAILURES_CHECK = "write_failures"
+IDENTITY_CHECK = "identity"
+SYNC_CHECKS = (WRITE_FAILURES_CHECK, IDENTITY_CHECK)  # the checks each group asset reports itself
 
 
 class GroupSyncConfig(Config):
@@ -84,7 +89,10 @@ def build_group_asset(group: str):
         description=_description(group),
         kinds={"nautobot", "python"},
         check_specs=[AssetCheckSpec(WRITE_FAILURES_CHECK, asset=group, blocking=True,
-                                    description="Every object the group tried to write was written")],
+                                    description="Every object the group tried to write was written"),
+                     AssetCheckSpec(IDENTITY_CHECK, asset=group, blocking=False,
+                                    description="Every production object of the group has a VeritasBot "
+                                                "counterpart of its own")],
         metadata={"models": [spec.label for spec in models_of_group(group)]},
     )
     def _sync_group(context: AssetExecutionContext, config: GroupSyncConfig, sync: SyncResource) -> MaterializeResult:
@@ -104,15 +112,14 @@ def build_group_asset(group: str):
         context.log.info(f"{group}: created {report.total('created')}, updated {report.total('updated')}, "
                          f"unchanged {report.total('unchanged')}, failed {report.total('failed')}")
         links = sync.links()
-        check = AssetCheckResult(
-            check_name=WRITE_FAILURES_CHECK,
-            passed=report.succeeded,
-            severity=AssetCheckSeverity.ERROR,
-            metadata={Key.FAILED: len(report.failures),
-                      **({Key.FAILURES: failure_table(report, links)} if report.failures else {})},
-        )
+        checks = [AssetCheckResult(check_name=name, passed=not failures, severity=AssetCheckSeverity.ERROR,
+                                   metadata={Key.FAILED: len(failures),
+                                             **({Key.FAILURES: failure_table(report, links, failures)}
+                                                if failures else {})})
+                  for name, failures in ((WRITE_FAILURES_CHECK, report.write_failures),
+                                         (IDENTITY_CHECK, report.identity_failures))]
         return MaterializeResult(metadata={**group_metadata(report, links), Key.INCREMENTAL: config.incremental},
-                                 check_results=[check])
+                                 check_results=checks)
 
     return _sync_group
 

@@ -21,7 +21,7 @@ import traceback
 import requests
 from dagster import AssetCheckKey, AssetCheckSeverity, AssetKey, DagsterInstance
 
-from .assets import ORPHANS_ASSET, WRITE_FAILURES_CHECK
+from .assets import ORPHANS_ASSET, SYNC_CHECKS, WRITE_FAILURES_CHECK
 from .engine.registry import GROUPS, group_dependencies
 from .jobs import dry_run_config
 from .metadata import COUNTERS, Key
@@ -161,8 +161,9 @@ def group_outcomes(result, groups: list[str]) -> dict[str, tuple[str, str]]:
             outcomes[group] = ("FAILED", one_line(failed_steps[group]))
         elif result.asset_materializations_for_node(group):
             checks = failed_checks.get(group, [])
-            if checks == [WRITE_FAILURES_CHECK]:
-                outcomes[group] = ("failed writes", "see the failures table of this materialization")
+            if checks and set(checks) <= set(SYNC_CHECKS):
+                outcomes[group] = ("failed writes" if WRITE_FAILURES_CHECK in checks else "failed identity",
+                                   "see the failures table of this materialization")
             elif checks:
                 outcomes[group] = ("check failed", "blocking check " + ", ".join(sorted(checks)))
             else:
@@ -200,7 +201,7 @@ def print_summary(result, groups: list[str], dry_run: bool, with_orphans: bool) 
         print(f"orphans: {found[Key.ORPHANS]} found, {found[Key.DELETED]} deleted"
               + (f" ({found[Key.SKIPPED]})" if found.get(Key.SKIPPED) else ""))
     for evaluation in result.get_asset_check_evaluations():
-        if not evaluation.passed and evaluation.check_name != WRITE_FAILURES_CHECK:
+        if not evaluation.passed and evaluation.check_name not in SYNC_CHECKS:
             print(f"check {evaluation.asset_key.to_user_string()}/{evaluation.check_name} failed "
                   f"({evaluation.severity.value}): {evaluation.description or 'see the Dagster UI'}")
     print("run succeeded" if result.success else "run FAILED: see the Dagster UI (scripts/ui) for details")
@@ -243,7 +244,8 @@ def run(args) -> int:
     assets = {AssetKey(name) for name in selected}
     # A dry run changes nothing in VeritasBot, so only the sync's own check runs; a real run adds the
     # groups' data-quality checks.
-    checks = {AssetCheckKey(AssetKey(group), WRITE_FAILURES_CHECK) for group in groups} if args.dry_run else None
+    checks = {AssetCheckKey(AssetKey(group), check) for group in groups for check in SYNC_CHECKS} \
+        if args.dry_run else None
     job = defs.resolve_job_def("full_sync")
     run_config = dry_run_config(selected) if args.dry_run else {}
     # Dagster's console event log only with --debug: progress and failures are printed here, in brief.

@@ -13,6 +13,7 @@ from typing import Any, Iterable, Sequence
 
 from dagster import MetadataValue, TableColumn, TableRecord, TableSchema
 
+from .engine.planner import IDENTITY_ACTION
 from .engine.prune import PruneReport
 from .engine.registry import MODELS
 from .engine.sync import GroupReport
@@ -41,6 +42,7 @@ class Key:
     CONFLICTS_RESOLVED_TABLE = "conflicts_resolved_table"
     PENDING_TABLE = "pending_table"
     ORPHAN_TABLE = "orphan_table"
+    ADOPTION_TABLE = "adoption_table"
     # The orphans step
     ORPHANS = "orphans"
     DELETED = "deleted"
@@ -49,6 +51,7 @@ class Key:
     PRUNE_LIMIT = "prune_limit"
     ORPHANS_PER_MODEL = "orphans_per_model"
     SKIPPED = "skipped"
+    HELD_BACK = "held_back"
     # Data-quality checks
     OFFENDING = "offending"
     OBJECTS = "objects"
@@ -122,14 +125,16 @@ def plan_table(report: GroupReport, links: ObjectLinks) -> MetadataValue:
           links.production(w.label, w.production_id), links.veritas(w.label, w.veritas_id)] for w in report.writes])
 
 
-def failure_table(report: GroupReport, links: ObjectLinks) -> MetadataValue:
+def failure_table(report: GroupReport, links: ObjectLinks, failures: list | None = None) -> MetadataValue:
+    """The group's failures (or those given): an identity failure's object is the production object."""
     production_ids = {write.veritas_id: write.production_id for write in report.writes}
     return table(
         [MODEL, ("action", "string", ""), OBJECT, VERITAS_ID, ("error", "string", "Nautobot's own error text"),
          PRODUCTION_LINK, VERITAS_LINK],
         [[f.label, f.action, f.name, f.object_id, f.error,
           links.production(f.label, production_ids.get(f.object_id, f.object_id)),
-          links.veritas(f.label, f.object_id) if f.action != "create" else ""] for f in report.failures])
+          links.veritas(f.label, f.object_id) if f.action not in ("create", IDENTITY_ACTION) else ""]
+         for f in (report.failures if failures is None else failures)])
 
 
 CONFLICT_COLUMNS = [MODEL, OBJECT, VERITAS_ID, ("field", "string", ""),
@@ -185,6 +190,13 @@ def group_metadata(report: GroupReport, links: ObjectLinks) -> dict[str, Any]:
         metadata[Key.CONFLICTS_RESOLVED_TABLE] = conflict_change_table(report.conflicts_resolved, links)
     if report.pending:
         metadata[Key.PENDING_TABLE] = pending_table(report, links)
+    if report.adoptions:
+        metadata[Key.ADOPTION_TABLE] = table(
+            [MODEL, OBJECT, VERITAS_ID, PRODUCTION_ID,
+             ("rule", "string", "Discovery owns it (only safe fields are written), or it follows production"),
+             PRODUCTION_LINK, VERITAS_LINK],
+            [[label, name, veritas_id, production_id, rule, links.production(label, production_id),
+              links.veritas(label, veritas_id)] for label, production_id, veritas_id, name, rule in report.adoptions])
     if report.orphans:
         metadata[Key.ORPHAN_TABLE] = table(
             [MODEL, VERITAS_ID, OBJECT, VERITAS_LINK],
@@ -208,6 +220,9 @@ def orphan_metadata(report: PruneReport, links: ObjectLinks) -> dict[str, Any]:
     }
     if report.skipped:
         metadata[Key.SKIPPED] = report.skipped
+    if report.held_back:
+        metadata[Key.HELD_BACK] = table([MODEL, ("why", "string", "Why none of its orphans was deleted")],
+                                        sorted(report.held_back.items()))
     if report.orphans:
         metadata[Key.ORPHAN_TABLE] = table(
             [MODEL, OBJECT, VERITAS_ID, ("outcome", "string", "deleted, or why it was kept"), VERITAS_LINK],

@@ -30,7 +30,7 @@ from prometheus_client import CollectorRegistry, Gauge, Histogram, pushadd_to_ga
 from prometheus_client import disable_created_metrics
 
 from .engine.client import NautobotClient
-from .engine.planner import Conflict, Failure
+from .engine.planner import IDENTITY_ACTION, Conflict, Failure
 from .engine.sync import GroupReport
 
 disable_created_metrics()  # pushed per run: a `_created` series would only repeat the push time
@@ -62,6 +62,8 @@ def conflict_type(conflict: Conflict) -> str:
 
 def error_types(failure: Failure) -> list[str]:
     """The kinds of one refused write: each field Nautobot names, or what stopped the write."""
+    if failure.action == IDENTITY_ACTION:  # never written: its VeritasBot counterpart is not its own
+        return ["identity"]
     error = failure.error
     if isinstance(error, dict) and error:
         return sorted(str(name) for name in error)

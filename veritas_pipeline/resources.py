@@ -2,13 +2,21 @@
 
 import os
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 from dagster import ConfigurableResource, InitResourceContext, ResourceDependency
-from pydantic import Field, PrivateAttr
+from pydantic import Field, PrivateAttr, model_validator
 
 from .engine.client import ClientSettings, NautobotClient
-from .engine.policy import DEFAULT_DISCOVERY_TAGS, DEFAULT_SYNC_TAG, PrecedencePolicy, load_policy_file
+from .engine.policy import (
+    DEFAULT_DISCOVERY_OWNED_MODELS,
+    DEFAULT_DISCOVERY_TAGS,
+    DEFAULT_PRUNE_MAX_FRACTION,
+    DEFAULT_SYNC_TAG,
+    SETTINGS,
+    PrecedencePolicy,
+    load_policy_file,
+)
 from .engine.state import StateStore
 from .engine.sync import SyncEngine
 from .engine.writer_slot import WriterSlot
@@ -58,9 +66,17 @@ class SyncResource(ConfigurableResource):
                                   "discovery-touched object, replacing the defaults")
     prune_orphans: bool = Field(default=False, description="Delete sync-tagged objects gone from production")
     prune_limit: int = Field(default=50, description="Most orphans deleted in one run")
+    prune_max_fraction: float = Field(
+        default=DEFAULT_PRUNE_MAX_FRACTION, description="Largest share (0 to 1) of a model's synced objects deleted "
+                                                        "in one run; above it none of that model is deleted")
+    discovery_owned_models: list[str] = Field(
+        default=list(DEFAULT_DISCOVERY_OWNED_MODELS),
+        description="Model labels whose adopted objects (VeritasBot had them before the sync) discovery owns; "
+                    "adopted rows of other models (built-in statuses, roles, ...) follow production")
     policy_file: Optional[str] = Field(
         default=None, description="A YAML or JSON file whose keys (discovery_tags, sync_tag, safe_fields, "
-                                  "prune_orphans, prune_limit) override the fields above; read at each run")
+                                  "prune_orphans, prune_limit, prune_max_fraction, discovery_owned_models) "
+                                  "override the fields above; read at each run")
     coverage_threshold: float = Field(
         default=0.95, ge=0, le=1, description="Data-quality check `coverage` warns when a model has a smaller "
                                               "share of its in-scope production objects in VeritasBot")
@@ -71,6 +87,19 @@ class SyncResource(ConfigurableResource):
     pushgateway_url: Optional[str] = Field(
         default=None, description="Prometheus Pushgateway (http://host:port) that each run pushes its metrics "
                                   "to; unset: no metrics are pushed")
+
+    # A settings error must not echo the settings: they hold the instances, whose tokens stay out of messages.
+    model_config = {**ConfigurableResource.model_config, "hide_input_in_errors": True}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _policy_settings_are_strict(cls, settings: Any) -> Any:
+        """The policy settings as given, through the policy's strict model: a field's own type would turn
+        `prune_limit=True` into 1 before the policy sees it."""
+        if isinstance(settings, dict):
+            given = {name: value for name, value in settings.items() if name in SETTINGS and value is not None}
+            PrecedencePolicy.from_settings(given, "sync resource settings")
+        return settings
 
     _engines: dict = PrivateAttr(default_factory=dict)
     _metrics: dict = PrivateAttr(default_factory=dict)
@@ -111,7 +140,8 @@ class SyncResource(ConfigurableResource):
         """The resource's policy settings, overridden by the policy file's, checked as one strict model."""
         settings = {"discovery_tags": self.discovery_tags, "sync_tag": self.sync_tag,
                     "safe_fields": self.safe_fields or {}, "prune_orphans": self.prune_orphans,
-                    "prune_limit": self.prune_limit}
+                    "prune_limit": self.prune_limit, "prune_max_fraction": self.prune_max_fraction,
+                    "discovery_owned_models": self.discovery_owned_models}
         source = "sync resource settings"
         if self.policy_file:
             settings.update(load_policy_file(self.policy_file))

@@ -22,7 +22,7 @@ from dagster import (
     sensor,
 )
 
-from .assets import ORPHANS_ASSET, WRITE_FAILURES_CHECK, GroupSyncConfig
+from .assets import ORPHANS_ASSET, SYNC_CHECKS, GroupSyncConfig
 from .engine.changes import (
     Change,
     ChangeFeed,
@@ -64,7 +64,7 @@ def incremental_run(changes: list[Change], scopes: dict[str, GroupScope], cursor
     return RunRequest(
         run_key=f"changes-{changes_key(changes)}",
         asset_selection=[AssetKey(group) for group in scopes] + orphans,
-        asset_check_keys=[AssetCheckKey(AssetKey(group), WRITE_FAILURES_CHECK) for group in scopes],
+        asset_check_keys=[AssetCheckKey(AssetKey(group), check) for group in scopes for check in SYNC_CHECKS],
         run_config=RunConfig(ops={
             group: GroupSyncConfig(changed_ids={label: sorted(ids) for label, ids in scope.changed_ids.items()
                                                 if label not in scope.whole_models},

@@ -205,3 +205,169 @@ def test_orphans_are_computed_once_per_model_and_run():
     spec = MODELS["tenancy.tenant"]
     assert planner.plan(spec).orphans == [(orphan_id, "Gone")]
     assert planner.orphans(spec) is planner.orphans(spec), "a second computation of the same orphans"
+
+
+def remembering(planner: Planner, label: str, adoptions: dict[str, str]) -> Planner:
+    """The planner's catalog, as if an earlier run had adopted these objects."""
+    planner.catalog._remembered = lambda asked: dict(adoptions) if asked == label else {}
+    return planner
+
+
+def test_a_renamed_adopted_object_keeps_its_counterpart_and_the_new_one_with_its_old_name_fails_alone():
+    renamed, newcomer, other, veritas_id = uid(), uid(), uid(), uid()
+    production = {"tenancy/tenants": [tenant(renamed, "Acme Corp"), tenant(newcomer, "Acme"), tenant(other, "Beta")]}
+    veritas = {"tenancy/tenants": [tenant(veritas_id, "Acme")]}
+    plan = remembering(planner_for(production, veritas), "tenancy.tenant", {renamed: veritas_id}).plan(
+        MODELS["tenancy.tenant"])
+    assert plan.adopted == {renamed: veritas_id}
+    [failure] = plan.failures
+    assert (failure.object_id, failure.action) == (newcomer, "match")
+    for named in (renamed, newcomer, veritas_id, "'Acme Corp'", "an earlier run adopted it", "rename"):
+        assert named in failure.error
+    assert [write.veritas_id for write in plan.creates] == [other], "everything else in the model lands"
+
+
+def test_duplicate_natural_keys_in_production_the_oldest_keeps_the_veritas_object():
+    older, younger, veritas_id = uid(), uid(), uid()
+    production = {"tenancy/tenants": [tenant(younger, "Acme", created="2025-02-01T00:00:00Z"),
+                                      tenant(older, "Acme", created="2024-01-01T00:00:00Z")]}
+    plan = planner_for(production, {"tenancy/tenants": [tenant(veritas_id, "Acme")]}).plan(MODELS["tenancy.tenant"])
+    assert plan.adopted == {older: veritas_id}
+    [failure] = plan.failures
+    assert failure.object_id == younger and "older of the production objects" in failure.error
+
+
+def test_a_remembered_adoption_whose_veritas_object_is_gone_is_stale_and_the_object_is_matched_again():
+    production_id, gone, replacement = uid(), uid(), uid()
+    planner = remembering(planner_for({"tenancy/tenants": [tenant(production_id, "Acme")]},
+                                      {"tenancy/tenants": [tenant(replacement, "Acme")]}),
+                          "tenancy.tenant", {production_id: gone})
+    assert planner.catalog.stale_adoptions("tenancy.tenant") == {production_id}
+    planner.catalog.forget_adoptions("tenancy.tenant", {production_id})
+    assert planner.plan(MODELS["tenancy.tenant"]).adopted == {production_id: replacement}
+
+
+def tenant_group(object_id: str, name: str, parent: str | None = None) -> dict:
+    return {"id": object_id, "display": name, "name": name, "parent": ref(parent), "description": "",
+            "custom_fields": {}}
+
+
+def test_a_child_whose_parent_is_unresolved_waits_instead_of_landing_at_the_root():
+    claimed_parent, holder, child, grandchild, veritas_parent = uid(), uid(), uid(), uid(), uid()
+    production = {"tenancy/tenant-groups": [tenant_group(grandchild, "grandchild", child),
+                                            tenant_group(child, "child", claimed_parent),
+                                            tenant_group(claimed_parent, "G", None),
+                                            tenant_group(holder, "G renamed", None)]}
+    veritas = {"tenancy/tenant-groups": [tenant_group(veritas_parent, "G")]}
+    planner = remembering(planner_for(production, veritas), "tenancy.tenantgroup", {holder: veritas_parent})
+    plan = planner.plan(MODELS["tenancy.tenantgroup"])
+    assert not plan.creates, "a child of an unwritable parent was created (at the root)"
+    assert {(p.production_id, p.field, p.blocking) for p in plan.pending} == {(child, "parent", True),
+                                                                               (grandchild, "parent", True)}
+
+
+def status(object_id: str, name: str, **extra) -> dict:
+    return {"id": object_id, "display": name, "name": name, "color": "9e9e9e", "description": "",
+            "content_types": ["dcim.location"], "custom_fields": {}, **extra}
+
+
+def test_an_adopted_built_in_row_follows_production_unless_discovery_tags_it():
+    production_id, veritas_id, tag_id = uid(), uid(), uid()
+    production = {"extras/statuses": [status(production_id, "Active", color="4caf50")]}
+    veritas = {"extras/statuses": [status(veritas_id, "Active")]}
+    plan = planner_for(production, veritas).plan(MODELS["extras.status"])
+    [write] = plan.writes
+    assert write.changes == {"color": ("9e9e9e", "4caf50")} and not plan.conflicts
+    assert plan.adoption_rules[production_id].startswith("follows production")
+
+    veritas = {"extras/statuses": [status(veritas_id, "Active", tags=[ref(tag_id)])],
+               "extras/tags": [{"id": tag_id, "name": "SSoT Synced from vSphere"}]}
+    plan = planner_for(production, veritas).plan(MODELS["extras.status"])
+    [conflict] = plan.conflicts
+    assert conflict.field == "color" and conflict.rule.startswith("discovery tag") and not plan.writes
+
+
+def test_an_adopted_object_of_a_discovery_owned_model_keeps_its_non_safe_fields():
+    production_id, veritas_id = uid(), uid()
+    manufacturer = {"name": "Acme", "display": "Acme", "description": "", "custom_fields": {}}
+    plan = planner_for({"dcim/manufacturers": [{"id": production_id, **manufacturer, "name": "ACME"}]},
+                       {"dcim/manufacturers": [{"id": veritas_id, **manufacturer}]})
+    remembering(plan, "dcim.manufacturer", {production_id: veritas_id})
+    result = plan.plan(MODELS["dcim.manufacturer"])
+    [conflict] = result.conflicts
+    assert (conflict.field, conflict.rule.split(":")[0]) == ("name", "adopted") and not result.writes
+    assert result.adoption_rules[production_id].startswith("adopted")
+
+
+def test_an_object_the_sync_created_gets_its_lost_sync_tag_back():
+    tenant_id, tag_id = uid(), uid()
+    sync_tag = {"id": tag_id, "name": SYNC_TAG}
+    plan = planner_for({"tenancy/tenants": [tenant(tenant_id, "Acme")]},
+                       {"tenancy/tenants": [tenant(tenant_id, "Acme")], "extras/tags": [sync_tag]}
+                       ).plan(MODELS["tenancy.tenant"])
+    [write] = plan.writes
+    assert write.action == "update" and {"name": SYNC_TAG} in write.body["tags"]
+    assert write.changes == {"tags": ([], [tag_id])}
+
+
+def test_a_deferred_field_that_differs_on_an_existing_object_is_written_at_the_end_of_the_group():
+    field_id = uid()
+    custom_field = {"id": field_id, "display": "f", "key": "f", "label": "F", "type": "select", "grouping": "",
+                    "description": "", "required": False, "default": "b", "weight": 100, "validation_minimum": None,
+                    "validation_maximum": None, "validation_regex": "", "advanced_ui": False, "filter_logic": "loose",
+                    "scope_filter": None, "content_types": ["dcim.location"]}
+    plan = planner_for({"extras/custom-fields": [custom_field]},
+                       {"extras/custom-fields": [dict(custom_field, default=None)]}).plan(MODELS["extras.customfield"])
+    assert not plan.writes
+    [write] = plan.deferred
+    assert write.body == {"id": field_id, "default": "b"}
+
+
+def test_credentials_are_digests_in_the_audit_trail_and_conflicts():
+    integration_id, tag_id = uid(), uid()
+    row = {"id": integration_id, "display": "vault", "name": "vault", "remote_url": "https://vault", "verify_ssl": True,
+           "timeout": 30, "http_method": "GET", "ca_file_path": "", "secrets_group": None, "tags": [],
+           "custom_fields": {}, "headers": {"X-Token": "s3cret"}, "extra_config": {"api_key": "k3y"}}
+    [create] = planner_for({"extras/external-integrations": [row]}, {}).plan(
+        MODELS["extras.externalintegration"]).writes
+    assert create.body["headers"] == {"X-Token": "s3cret"}, "the real value is written"
+    assert "s3cret" not in repr(create.changes) and "k3y" not in repr(create.changes)
+    assert create.changes["headers"][1].startswith("sha256:")
+
+    veritas = {"extras/external-integrations": [dict(row, headers={"X-Token": "old"}, tags=[ref(tag_id)])],
+               "extras/tags": [{"id": tag_id, "name": "SSoT Synced from vSphere"}]}
+    plan = planner_for({"extras/external-integrations": [row]}, veritas).plan(MODELS["extras.externalintegration"])
+    [conflict] = [c for c in plan.conflicts if c.field == "headers"]
+    assert conflict.production_value.startswith("sha256:") and "old" not in repr(conflict)
+
+
+def test_conflicting_references_show_display_name_and_id():
+    location_id, active, planned, type_id, tag_id = uid(), uid(), uid(), uid(), uid()
+    location = {"id": location_id, "display": "L", "name": "L", "parent": None, "location_type": ref(type_id),
+                "tenant": None, "tags": [ref(tag_id)], "custom_fields": {}}
+    statuses = [status(active, "Active"), status(planned, "Planned")]
+    rows = {"dcim/location-types": [{"id": type_id, "name": "T"}], "extras/statuses": statuses,
+            "extras/tags": [{"id": tag_id, "name": "SSoT Synced from vSphere"}]}
+    production = {**rows, "dcim/locations": [dict(location, status=ref(planned))]}
+    veritas = {**rows, "dcim/locations": [dict(location, status=ref(active))]}
+    [conflict] = planner_for(production, veritas).plan(MODELS["dcim.location"]).conflicts
+    assert (conflict.production_value, conflict.veritas_value) == (f"Planned ({planned})", f"Active ({active})")
+
+
+def test_a_conflicting_generic_reference_shows_the_object_it_points_at():
+    association_id, role_id, status_id = uid(), uid(), uid()
+    contact_id, first, second = uid(), uid(), uid()
+    tenants = [tenant(first, "First"), tenant(second, "Second")]
+    association = {"id": association_id, "display": "a", "contact": ref(contact_id), "team": None,
+                   "associated_object_type": "tenancy.tenant", "role": ref(role_id), "status": ref(status_id),
+                   "custom_fields": {}}
+    rows = {"tenancy/tenants": tenants, "extras/roles": [{"id": role_id, "name": "R"}],
+            "extras/statuses": [status(status_id, "Active")],
+            "extras/contacts": [{"id": contact_id, "name": "C", "phone": "", "email": ""}]}
+    production = {**rows, "extras/contact-associations": [dict(association, associated_object_id=second)]}
+    veritas = {**rows, "extras/contact-associations": [dict(association, associated_object_id=first)]}
+    # Discovery-touched (here: as if it held discovered objects), with no safe fields: every change conflicts.
+    policy = PrecedencePolicy(safe_field_overrides={"extras.contactassociation": ()})
+    planner = planner_for(production, veritas, policy, holders={"extras.contactassociation": {association_id}})
+    [conflict] = planner.plan(MODELS["extras.contactassociation"]).conflicts
+    assert (conflict.production_value, conflict.veritas_value) == (f"Second ({second})", f"First ({first})")

@@ -37,6 +37,12 @@ def test_a_policy_file_overrides_settings(tmp_path):
     ("safe_fields:\n  dcim.device: [comments]\n", "safe_fields: 'dcim.device' is not a synced model"),
     ("safe_fields:\n  dcim.rack: [colour]\n", "safe_fields: dcim.rack has no fields ['colour']"),
     ("safe_fields: [dcim.rack]\n", "safe_fields: Input should be a valid dictionary"),
+    ("prune_max_fraction: 1.5\n", "prune_max_fraction: Input should be less than or equal to 1, got 1.5"),
+    ("prune_max_fraction: -0.1\n", "prune_max_fraction: Input should be greater than or equal to 0, got -0.1"),
+    ("prune_max_fraction: true\n", "prune_max_fraction: Input should be a valid number, got True"),
+    ("prune_max_fraction: '0.2'\n", "prune_max_fraction: Input should be a valid number, got '0.2'"),
+    ("discovery_owned_models: [dcim.device]\n", "discovery_owned_models: 'dcim.device' is not a synced model"),
+    ("discovery_owned_models: [dcim.rack, null]\n", "discovery_owned_models.1: Input should be a valid string, got None"),
     ("- a list\n", "expected a mapping"),
 ])
 def test_a_mistake_in_the_policy_file_names_the_setting_and_value(tmp_path, text, error):
@@ -65,14 +71,36 @@ def _resource(**settings) -> SyncResource:
     return SyncResource(production=instance, veritas=instance, **settings)
 
 
-def test_the_resource_settings_go_through_the_same_model():
-    with pytest.raises(PolicyError, match=re.escape("prune_limit: Input should be greater than or equal to 0, got -5")):
-        _resource(prune_limit=-5).policy()
-    with pytest.raises(PolicyError, match=re.escape("sync_tag: String should have at least 1 character, got ''")):
-        _resource(sync_tag="").policy()
-    with pytest.raises(PolicyError, match=re.escape("safe_fields: dcim.rack has no fields ['colour']")):
-        _resource(safe_fields={"dcim.rack": ["colour"]}).policy()
-    assert _resource(prune_limit=3).policy().prune_limit == 3
+@pytest.mark.parametrize("settings, error", [
+    ({"prune_limit": -5}, "prune_limit: Input should be greater than or equal to 0, got -5"),
+    # The resource field's own type would make this 1: the policy model sees the value as given.
+    ({"prune_limit": True}, "prune_limit: Input should be a valid integer, got True"),
+    ({"discovery_tags": [1, None]}, "discovery_tags.0: Input should be a valid string, got 1; "
+                                    "discovery_tags.1: Input should be a valid string, got None"),
+    ({"sync_tag": ""}, "sync_tag: String should have at least 1 character, got ''"),
+    ({"safe_fields": {"dcim.location": None}}, "safe_fields.dcim.location: Input should be a valid tuple, got None"),
+    ({"safe_fields": {"dcim.rack": ["colour"]}}, "safe_fields: dcim.rack has no fields ['colour']"),
+    ({"prune_max_fraction": 2}, "prune_max_fraction: Input should be less than or equal to 1, got 2"),
+    ({"discovery_owned_models": ["extras.status", "dcim.device"]},
+     "discovery_owned_models: 'dcim.device' is not a synced model"),
+])
+def test_the_resource_settings_go_through_the_same_model(settings, error):
+    with pytest.raises(ValueError, match=re.escape("sync resource settings: " + error)) as raised:
+        _resource(**settings).policy()
+    assert "unused" not in str(raised.value), "a settings error echoed the instances' tokens"
+
+
+def test_the_resource_settings_reach_the_policy():
+    policy = _resource(prune_limit=3, prune_max_fraction=0.5, discovery_owned_models=["dcim.rack"]).policy()
+    assert (policy.prune_limit, policy.prune_max_fraction, policy.discovery_owned_models) == (3, 0.5, ("dcim.rack",))
+    assert policy.discovery_owned(MODELS["dcim.rack"]) and not policy.discovery_owned(MODELS["dcim.location"])
+
+
+def test_the_default_discovery_owned_models_are_the_catalogue_and_places_not_built_in_rows():
+    owned = {label for label in MODELS if PrecedencePolicy().discovery_owned(MODELS[label])}
+    assert {"dcim.manufacturer", "dcim.platform", "dcim.devicetype", "dcim.locationtype", "dcim.location",
+            "dcim.rackgroup", "dcim.rack", "tenancy.tenant"} <= owned
+    assert not owned & {"extras.status", "extras.role", "extras.tag", "extras.customfield"}
 
 
 def test_a_policy_file_overrides_the_resource(tmp_path):

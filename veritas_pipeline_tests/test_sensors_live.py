@@ -29,7 +29,7 @@ from dagster import (
     build_sensor_context,
 )
 
-from veritas_pipeline.assets import ORPHANS_ASSET, WRITE_FAILURES_CHECK, group_assets, orphans
+from veritas_pipeline.assets import ORPHANS_ASSET, SYNC_CHECKS, group_assets, orphans
 from veritas_pipeline.engine.changes import FeedCursor
 from veritas_pipeline.engine.registry import GROUPS, SYNCED_MODELS
 from veritas_pipeline.jobs import WRITER_TAG, incremental_sync_job
@@ -80,9 +80,9 @@ def group_configs(request: RunRequest) -> dict[str, dict]:
 
 
 def selected_ops(request: RunRequest) -> list[str]:
-    """The request's assets as op names; the only checks it selects are the sync's own write_failures."""
-    assert request.asset_check_keys == [AssetCheckKey(key, WRITE_FAILURES_CHECK) for key in request.asset_selection
-                                        if key.path[-1] in GROUPS]
+    """The request's assets as op names; the only checks it selects are the sync's own."""
+    assert request.asset_check_keys == [AssetCheckKey(key, check) for key in request.asset_selection
+                                        if key.path[-1] in GROUPS for check in SYNC_CHECKS]
     return [key.path[-1] for key in request.asset_selection]
 
 

@@ -3,8 +3,12 @@
 The catalog loads each model's rows from each side once per run, on first use (in an incremental run,
 production rows are read by id as they are needed, except for models planned whole), and answers:
 - the natural key of any row (references resolved recursively on the row's own side);
-- the VeritasBot id of a production object: the same UUID when it is there, else the object that has
-  the same natural key (adopted), else none (the sync will create it under its production UUID);
+- the VeritasBot id of a production object: the same UUID when it is there, else the object an earlier
+  run adopted for it (remembered, if it still exists), else the object that has the same natural key
+  (adopted), else none (the sync will create it under its production UUID). A VeritasBot object is the
+  counterpart of at most one production object: when a second one claims it by natural key, the first
+  keeps it (its remembered adoption; among production objects sharing a natural key, the oldest) and the
+  second is CLAIMED, not synced;
 - the normalized, comparable form of a field value, so that an unchanged object never differs.
 """
 
@@ -34,13 +38,16 @@ class Match(str, Enum):
     ADOPTED = "adopted"  # VeritasBot holds it under another UUID, found by natural key
     ABSENT = "absent"  # not in VeritasBot
     AMBIGUOUS = "ambiguous"  # several VeritasBot objects share its natural key
+    CLAIMED = "claimed"  # its natural-key match is already another production object's counterpart
 
 
 @dataclass(frozen=True)
 class Identity:
     match: Match
-    veritas_id: str | None
+    veritas_id: str | None  # CLAIMED: the VeritasBot object it would have matched, which is not its own
     candidates: tuple[str, ...] = ()
+    remembered: bool = False  # ADOPTED through an adoption an earlier run recorded
+    claimed_by: str | None = None  # CLAIMED: the production object whose counterpart it is
 
 
 class ReadFailed(RuntimeError):
@@ -62,7 +69,10 @@ class Catalog:
         # Adoptions remembered from earlier runs: they survive a rename in production.
         self._remembered = adoptions or (lambda label: {})
         self._remembered_by_label: dict[str, dict[str, str]] = {}
+        self._remembering: dict[str, dict[str, list[str]]] = {}  # label -> VeritasBot id -> production ids
+        self._production_key_index: dict[str, dict[Any, list[str]]] = {}
         self.load_seconds = 0.0
+        self.failed_reads: list[tuple[Side, str, str]] = []  # (side, label, error) of every whole read that raised
 
     # ---------------------------------------------------------------- rows
     def rows(self, side: Side, label: str) -> Mapping[str, dict]:
@@ -85,7 +95,12 @@ class Catalog:
         return self.rows(Side.PRODUCTION, label)
 
     def _load_whole(self, side: Side, label: str) -> None:
-        self._rows[(side, label)] = {row["id"]: row for row in self._read(side, label)}
+        try:
+            rows = self._read(side, label)
+        except Exception as error:
+            self.failed_reads.append((side, label, str(error)))
+            raise
+        self._rows[(side, label)] = {row["id"]: row for row in rows}
 
     def _read(self, side: Side, label: str, ids: set[str] | None = None) -> list[dict]:
         started = time.monotonic()
@@ -103,6 +118,7 @@ class Catalog:
         self._keys.pop((Side.PRODUCTION, label), None)
         self._keys.pop((Side.VERITAS, label), None)
         self._key_index.pop(label, None)
+        self._production_key_index.pop(label, None)
         self._identities.pop(label, None)
 
     def record_written(self, label: str, rows: list[dict]) -> None:
@@ -145,6 +161,20 @@ class Catalog:
             self._remembered_by_label[label] = self._remembered(label)
         return self._remembered_by_label[label]
 
+    def stale_adoptions(self, label: str) -> set[str]:
+        """Production ids of remembered adoptions whose VeritasBot object is gone."""
+        veritas_rows = self.rows(Side.VERITAS, label)
+        return {production_id for production_id, veritas_id in self.remembered_adoptions(label).items()
+                if veritas_id not in veritas_rows}
+
+    def forget_adoptions(self, label: str, production_ids: set[str]) -> None:
+        """Drop remembered adoptions (stale ones) from this run's view: those objects are matched again."""
+        remembered = self.remembered_adoptions(label)
+        for production_id in production_ids:
+            remembered.pop(production_id, None)
+        self._remembering.pop(label, None)
+        self._identities.pop(label, None)
+
     # ---------------------------------------------------------------- identity
     def identity(self, label: str, production_id: str) -> Identity:
         table = self._identities.get(label)
@@ -158,19 +188,57 @@ class Catalog:
         veritas_rows = self.rows(Side.VERITAS, label)
         if production_id in veritas_rows:
             return Identity(Match.SAME, production_id)
-        remembered = self.remembered_adoptions(label).get(production_id)
-        if remembered in veritas_rows:
-            return Identity(Match.ADOPTED, remembered)
+        if self._remembered_counterpart(label, production_id):
+            return Identity(Match.ADOPTED, self.remembered_adoptions(label)[production_id], remembered=True)
         key = self.natural_key(Side.PRODUCTION, label, production_id)
         if key is None or _key_is_empty(key):
             return Identity(Match.ABSENT, None)
         candidates = [candidate for candidate in self._index(label).get(key, ())
                       if candidate not in self.rows(Side.PRODUCTION, label)]
-        if len(candidates) == 1:
-            return Identity(Match.ADOPTED, candidates[0])
         if len(candidates) > 1:
             return Identity(Match.AMBIGUOUS, None, tuple(sorted(candidates)))
-        return Identity(Match.ABSENT, None)
+        if not candidates:
+            return Identity(Match.ABSENT, None)
+        holder = self._holder(label, candidates[0], production_id, key)
+        if holder is not None:
+            return Identity(Match.CLAIMED, candidates[0], claimed_by=holder)
+        return Identity(Match.ADOPTED, candidates[0])
+
+    def _remembered_counterpart(self, label: str, production_id: str) -> bool:
+        return self.remembered_adoptions(label).get(production_id) in self.rows(Side.VERITAS, label)
+
+    def _holder(self, label: str, veritas_id: str, production_id: str, key: Any) -> str | None:
+        """The other production object whose counterpart `veritas_id` is, if any: the one that remembers
+        adopting it, else the oldest of the production objects sharing its natural key that have no
+        counterpart of their own (production ids order objects created in the same instant)."""
+        production_rows = self.rows(Side.PRODUCTION, label)
+        if label not in self._remembering:
+            by_veritas_id: dict[str, list[str]] = {}
+            for other, adopted in sorted(self.remembered_adoptions(label).items()):
+                by_veritas_id.setdefault(adopted, []).append(other)
+            self._remembering[label] = by_veritas_id
+        remembering = [other for other in self._remembering[label].get(veritas_id, ())
+                       if other != production_id and other in production_rows]
+        if remembering:
+            return remembering[0]
+        contenders = [other for other in self._production_index(label).get(key, ())
+                      if other not in self.rows(Side.VERITAS, label) and not self._remembered_counterpart(label, other)]
+        oldest = min([*contenders, production_id],
+                     key=lambda other: (str((production_rows.get(other) or {}).get("created") or ""), other))
+        return None if oldest == production_id else oldest
+
+    def _production_index(self, label: str) -> dict[Any, list[str]]:
+        """Natural key -> production ids, over the production rows read so far (kept once the model is
+        read whole)."""
+        if label in self._production_key_index:
+            return self._production_key_index[label]
+        rows = self.rows(Side.PRODUCTION, label)
+        index: dict[Any, list[str]] = {}
+        for object_id in list(rows):
+            index.setdefault(self.natural_key(Side.PRODUCTION, label, object_id), []).append(object_id)
+        if not isinstance(rows, _RowsById):
+            self._production_key_index[label] = index
+        return index
 
     def _index(self, label: str) -> dict[Any, list[str]]:
         if label not in self._key_index:

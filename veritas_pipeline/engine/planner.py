@@ -11,10 +11,12 @@ here beyond the catalog's lazy reads.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any
+from typing import Any, Mapping
 
 import structlog
 from diffsync import Adapter, DiffSyncModel
@@ -34,7 +36,8 @@ class Write:
     production_id: str
     name: str
     body: dict
-    changes: dict[str, tuple[Any, Any]]  # field -> (VeritasBot before, after), for the audit trail
+    # field -> (VeritasBot before, after), for the audit trail: credential-bearing fields as digests
+    changes: dict[str, tuple[Any, Any]]
     level: int = 0  # tree depth among this run's creates: parents are written first
     # The values this write sets, in the planner's terms (translated references, tags without the managed
     # ones): what VeritasBot must hold for a write whose answer was lost to count as landed.
@@ -47,10 +50,15 @@ class Conflict:
     veritas_id: str
     name: str
     field: str
-    production_value: Any
+    production_value: Any  # as shown: references by display name and id, credentials as digests
     veritas_value: Any
     rule: str
     production_id: str = ""
+
+
+# The rule for an adopted object whose model discovery jobs do not create (a status, a role, ... that both
+# instances made at install): no discovery owner, so every field follows production.
+FOLLOWS_PRODUCTION = "follows production: adopted, of a model discovery jobs do not create (discovery_owned_models)"
 
 
 @dataclass(frozen=True)
@@ -63,6 +71,9 @@ class Pending:
     field: str
     reason: str
     blocking: bool
+
+
+IDENTITY_ACTION = "match"  # a Failure's action when the object has no VeritasBot counterpart of its own
 
 
 @dataclass(frozen=True)
@@ -84,6 +95,8 @@ class ModelPlan:
     pending: list[Pending] = field(default_factory=list)
     failures: list[Failure] = field(default_factory=list)  # found while planning (ambiguous identity)
     adopted: dict[str, str] = field(default_factory=dict)  # production id -> VeritasBot id
+    adoption_rules: dict[str, str] = field(default_factory=dict)  # production id -> the precedence rule applied
+    covered: set[str] = field(default_factory=set)  # VeritasBot ids of the objects planned (conflict accounting)
     unchanged: int = 0
     orphans: list[tuple[str, str]] = field(default_factory=list)  # (VeritasBot id, name), carry the sync tag
     deferred: list[Write] = field(default_factory=list)  # updates written once the whole group exists
@@ -196,6 +209,18 @@ def _values(spec: ModelSpec, attributes: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
+def _digest(value: Any) -> str | None:
+    """A credential-bearing value as the audit trail and conflicts keep it: equal values, equal digests."""
+    if value is None:
+        return None
+    return "sha256:" + hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _recorded(spec_field: Field, value: Any) -> Any:
+    """A value as the audit trail records it."""
+    return _digest(value) if spec_field.credentials else value
+
+
 def _plain(value: Any) -> Any:
     """A choice field's value ({"value", "label"} on reads); any other value as it is."""
     if isinstance(value, dict) and set(value) == {"value", "label"}:
@@ -227,11 +252,16 @@ class Planner:
             pid: row for pid, row in production_rows.items() if pid in production_ids}
 
         translated: list[tuple[str, str, dict]] = []  # (VeritasBot id, production id, desired values)
-        for production_id, row in selected.items():
+        # Parents first: a child sees whether its parent is writable in this run before it is translated.
+        for production_id in self._parents_first(spec, selected):
             veritas_id = self._veritas_id_or_fail(spec, production_id, plan)
             if veritas_id is None:
                 continue
-            desired = self._translate(spec, production_id, row, plan)
+            plan.covered.add(veritas_id)
+            if production_id in plan.adopted:
+                plan.adoption_rules[production_id] = self.touched_rule(
+                    spec, veritas_id, veritas_rows[veritas_id], adopted=True) or FOLLOWS_PRODUCTION
+            desired = self._translate(spec, production_id, selected[production_id], plan)
             if desired is not None:
                 translated.append((veritas_id, production_id, desired))
 
@@ -251,11 +281,11 @@ class Planner:
             plan.orphans = self.orphans(spec)
 
         adopted = set(plan.adopted.values())
-        changed = 0
+        changed: set[str] = set()
         for element in target.diff_from(source).get_children():
             veritas_id, production_id = element.keys["veritas_id"], element.keys["production_id"]
             if element.action == "create":
-                changed += 1
+                changed.add(veritas_id)
                 desired = _values(spec, element.source_attrs)
                 create = self._create(spec, production_id, veritas_id, desired)
                 plan.writes.append(create)
@@ -263,14 +293,27 @@ class Planner:
                 if follow_up:
                     plan.deferred.append(follow_up)
             elif element.action == "update":
-                changed += 1
-                write = self._update(spec, production_id, veritas_id, element, veritas_rows[veritas_id], plan,
-                                     veritas_id in adopted)
-                if write:
-                    plan.writes.append(write)
-        plan.unchanged = len(translated) - changed
+                now, later = self._update(spec, production_id, veritas_id, element, veritas_rows[veritas_id], plan,
+                                          veritas_id in adopted)
+                plan.writes += now
+                plan.deferred += later
+                if now or later:
+                    changed.add(veritas_id)
+        for veritas_id, production_id, desired in translated:
+            if veritas_id not in changed and veritas_id in veritas_rows:
+                healing = self._sync_tag_restored(spec, production_id, veritas_id, desired, veritas_rows[veritas_id])
+                if healing:
+                    changed.add(veritas_id)
+                    (plan.deferred if healing.body.keys() & set(spec.deferred) else plan.writes).append(healing)
+        plan.unchanged = len(translated) - len(changed)
         self._assign_levels(spec, plan)
         return plan
+
+    def _parents_first(self, spec: ModelSpec, rows: Mapping[str, dict]) -> list[str]:
+        if not spec.tree:
+            return list(rows)
+        depth = depths(rows, {object_id: ref_id(row.get(spec.tree)) for object_id, row in rows.items()})
+        return sorted(rows, key=depth.__getitem__)
 
     def orphans(self, spec: ModelSpec) -> list[tuple[str, str]]:
         """(VeritasBot id, name) of the objects the sync wrote (they carry its tag) that production no
@@ -292,6 +335,11 @@ class Planner:
             self._orphans[spec.label] = orphans
         return self._orphans[spec.label]
 
+    def synced_count(self, spec: ModelSpec) -> int:
+        """How many of the model's VeritasBot objects carry the sync tag (the base of prune_max_fraction)."""
+        return sum(1 for row in self.catalog.rows(Side.VERITAS, spec.label).values()
+                   if self.sync_tag_id in {ref_id(tag) for tag in row.get("tags") or ()})
+
     def mark_unavailable(self, label: str, production_id: str, reason: str) -> None:
         self.unavailable.setdefault(label, {})[production_id] = reason
 
@@ -302,13 +350,34 @@ class Planner:
         if identity.match is Match.AMBIGUOUS:
             error = (f"{len(identity.candidates)} objects in VeritasBot share its natural key "
                      f"({', '.join(identity.candidates)}); refusing to guess which one it is")
-            plan.failures.append(Failure(spec.label, production_id, name, "match", error))
+            plan.failures.append(Failure(spec.label, production_id, name, IDENTITY_ACTION, error))
             self.mark_unavailable(spec.label, production_id, "ambiguous in VeritasBot")
+            return None
+        if identity.match is Match.CLAIMED:
+            plan.failures.append(Failure(spec.label, production_id, name, IDENTITY_ACTION,
+                                         self._claim_error(spec, production_id, identity)))
+            self.mark_unavailable(spec.label, production_id, "in an identity conflict")
             return None
         if identity.match is Match.ADOPTED:
             plan.adopted[production_id] = identity.veritas_id
             return identity.veritas_id
         return identity.veritas_id or production_id
+
+    def _claim_error(self, spec: ModelSpec, production_id: str, identity: Any) -> str:
+        """Both production objects, the VeritasBot object, why the other keeps it, and what to do."""
+        def production(object_id: str) -> str:
+            return f"{self.catalog.display(Side.PRODUCTION, spec.label, object_id)!r} ({object_id})"
+
+        holder, veritas_id = identity.claimed_by, identity.veritas_id
+        why = ("an earlier run adopted it for that object"
+               if self.catalog.identity(spec.label, holder).remembered
+               else "that object is the older of the production objects sharing this natural key")
+        veritas = f"{self.catalog.display(Side.VERITAS, spec.label, veritas_id)!r} ({veritas_id})"
+        return (f"production {spec.label} {production(production_id)} and {production(holder)} both claim "
+                f"VeritasBot's {veritas}; it stays the counterpart of {production(holder)} ({why}), so "
+                f"{production(production_id)} is not synced. To sync it, make the natural keys differ: rename one "
+                f"of the two in production, or, if VeritasBot's object should follow a rename of the other, "
+                f"rename it in VeritasBot")
 
     def _resolve(self, label: str, production_id: str | None) -> tuple[str | None, str | None]:
         """(VeritasBot id, None) or (None, why not)."""
@@ -339,7 +408,8 @@ class Planner:
 
         def unresolved(field_name: str, reason: str) -> None:
             nonlocal blocked
-            blocking = field_name in spec.required
+            # A child whose parent cannot be written waits: created without it, it would stand at the root.
+            blocking = field_name in spec.required or field_name == spec.tree
             blocked |= blocking
             plan.pending.append(Pending(spec.label, production_id, name, field_name, reason, blocking))
             desired[field_name] = UNRESOLVED
@@ -406,7 +476,7 @@ class Planner:
                 continue
             intended[spec_field.name] = value
             body[spec_field.name] = self._tags_to_write(value) if spec_field.kind is Kind.TAGS else value
-        changes = {name: (None, value) for name, value in body.items() if name != "id"}
+        changes = {name: (None, _recorded(spec.field(name), value)) for name, value in body.items() if name != "id"}
         return Write(spec.label, "create", veritas_id, production_id,
                      self.catalog.display(Side.PRODUCTION, spec.label, production_id), body, changes,
                      intended=intended)
@@ -422,38 +492,80 @@ class Planner:
         if not values:
             return None
         return Write(spec.label, "update", create.veritas_id, create.production_id, create.name,
-                     {"id": create.veritas_id, **values}, {name: (None, value) for name, value in values.items()},
+                     {"id": create.veritas_id, **values},
+                     {name: (None, _recorded(spec.field(name), value)) for name, value in values.items()},
                      intended=intended)
 
     def _update(self, spec: ModelSpec, production_id: str, veritas_id: str, element: Any, row: dict,
-                plan: ModelPlan, adopted: bool) -> Write | None:
-        """The write of one diff element: its differing fields, each production's ("+") over VeritasBot's
-        ("-"), except the fields discovery owns on a discovery-touched object (conflicts)."""
+                plan: ModelPlan, adopted: bool) -> tuple[list[Write], list[Write]]:
+        """The writes of one diff element, (now, at the end of the group): its differing fields, each
+        production's ("+") over VeritasBot's ("-"), except the fields discovery owns on a discovery-touched
+        object (conflicts). Deferred fields wait for the end of the group, as on a create."""
         difference = element.get_attrs_diffs()
         wanted, held = _values(spec, difference.get("+", {})), _values(spec, difference.get("-", {}))
         name = self.catalog.display(Side.VERITAS, spec.label, veritas_id)
         touched_rule = self.touched_rule(spec, veritas_id, row, adopted)
-        body: dict[str, Any] = {"id": veritas_id}
-        changes: dict[str, tuple[Any, Any]] = {}
-        intended: dict[str, Any] = {}
+        # deferred? -> (body, changes, intended)
+        parts: dict[bool, tuple[dict, dict, dict]] = {False: ({}, {}, {}), True: ({}, {}, {})}
         for spec_field in spec.comparable():
             if spec_field.name not in wanted:
                 continue
             want, have = wanted[spec_field.name], held.get(spec_field.name)
             if touched_rule and spec_field.name not in self.policy.safe_fields(spec):
-                plan.conflicts.append(Conflict(spec.label, veritas_id, name, spec_field.name, want, have,
-                                               touched_rule, production_id))
+                plan.conflicts.append(Conflict(
+                    spec.label, veritas_id, name, spec_field.name,
+                    self._shown(spec_field, want, _values(spec, element.source_attrs)),
+                    self._shown(spec_field, have, row), touched_rule, production_id))
                 continue
+            body, changes, intended = parts[spec_field.name in spec.deferred]
             body[spec_field.name] = self._write_value(spec_field, want, row)
             intended[spec_field.name] = want
-            changes[spec_field.name] = (have, want)
-        if not changes:
+            changes[spec_field.name] = (_recorded(spec_field, have), _recorded(spec_field, want))
+        writes: tuple[list[Write], list[Write]] = ([], [])
+        for deferred, (body, changes, intended) in parts.items():
+            if not changes:
+                continue
+            for tags in spec.of_kind(Kind.TAGS):  # every update restates the tags, so the sync tag stays
+                if tags.name not in body:
+                    intended[tags.name] = _values(spec, element.source_attrs)[tags.name]
+                    body[tags.name] = self._write_value(tags, intended[tags.name], row)
+            writes[deferred].append(Write(spec.label, "update", veritas_id, production_id, name,
+                                          {"id": veritas_id, **body}, changes, intended=intended))
+        return writes
+
+    def _sync_tag_restored(self, spec: ModelSpec, production_id: str, veritas_id: str, desired: dict,
+                           row: dict) -> Write | None:
+        """An update giving back the sync tag to an object the sync created (it has its production UUID)
+        that lost it: removed by hand, or the create's follow-up update of a deferred tag failed."""
+        if veritas_id != production_id or self.sync_tag_id is None:
             return None
-        for tags in spec.of_kind(Kind.TAGS):  # every update restates the tags, so the sync tag stays
-            if tags.name not in body:
-                intended[tags.name] = _values(spec, element.source_attrs)[tags.name]
-                body[tags.name] = self._write_value(tags, intended[tags.name], row)
-        return Write(spec.label, "update", veritas_id, production_id, name, body, changes, intended=intended)
+        for tags in spec.of_kind(Kind.TAGS):
+            held = tags.target_ids(row)
+            if self.sync_tag_id not in held:
+                name = self.catalog.display(Side.VERITAS, spec.label, veritas_id)
+                return Write(spec.label, "update", veritas_id, production_id, name,
+                             {"id": veritas_id, tags.name: self._write_value(tags, desired[tags.name], row)},
+                             {tags.name: (sorted(held), sorted({*held, self.sync_tag_id}))},
+                             intended={tags.name: desired[tags.name]})
+        return None
+
+    def _shown(self, spec_field: Field, value: Any, values: dict) -> Any:
+        """A conflict's value as an operator reads it: each referenced object by display name and id (`values`,
+        the side's whole object, names a generic reference's model)."""
+        if spec_field.credentials:
+            return _digest(value)
+        if not spec_field.is_reference or value is None:
+            return value
+        if spec_field.many:
+            return [self._described(spec_field.target, object_id) for object_id in value]
+        return self._described(spec_field.target_of(values), value)
+
+    def _described(self, label: str | None, object_id: str) -> str:
+        """"Active (id)": the VeritasBot object's name, or production's for one this run creates."""
+        for side in (Side.VERITAS, Side.PRODUCTION):
+            if label in MODELS and object_id in self.catalog.rows(side, label):
+                return f"{self.catalog.display(side, label, object_id)} ({object_id})"
+        return object_id
 
     def written_as_intended(self, spec: ModelSpec, write: Write, row: dict) -> bool:
         """Whether VeritasBot's `row` holds what `write` set, compared as the diff compares: how a write whose
@@ -472,8 +584,8 @@ class Planner:
         """Why discovery owns this object, or None when the sync may write every field."""
         if any(ref_id(tag) in self.discovery_tag_ids for tag in row.get("tags") or ()):
             return "discovery tag: discovery owns this object"
-        if adopted:
-            return "adopted: VeritasBot had this object before the sync"
+        if adopted and self.policy.discovery_owned(spec):
+            return "adopted: VeritasBot had this object before the sync, and discovery jobs create its model"
         if veritas_id in self.holders.get(spec.label, ()):
             return "holds discovered devices or virtual machines"
         return None

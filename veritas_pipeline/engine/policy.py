@@ -22,6 +22,27 @@ DEFAULT_DISCOVERY_TAGS: tuple[str, ...] = (
     "SSoT Synced from Network Discovery",
 )
 DEFAULT_SYNC_TAG = "SSoT Synced from Production"
+# The catalogue and place models discovery jobs create (network discovery finds manufacturers, platforms,
+# device types, software, racks and their places; the CMDB import finds tenants): an object of these
+# models that VeritasBot already had is discovery's, and production only writes its safe fields. Rows of
+# the other models that both instances create at install (statuses, roles, ...) follow production.
+DEFAULT_DISCOVERY_OWNED_MODELS: tuple[str, ...] = (
+    "dcim.manufacturer",
+    "dcim.devicefamily",
+    "dcim.platform",
+    "dcim.devicetype",
+    "dcim.modulefamily",
+    "dcim.moduletype",
+    "dcim.softwareversion",
+    "dcim.softwareimagefile",
+    "dcim.locationtype",
+    "dcim.location",
+    "dcim.rackgroup",
+    "dcim.rack",
+    "tenancy.tenantgroup",
+    "tenancy.tenant",
+)
+DEFAULT_PRUNE_MAX_FRACTION = 0.1
 
 # A tag or field name: a real string with something in it ("", "  ", 1 and null are refused).
 Name = Annotated[StrictStr, Field(min_length=1, pattern=r"\S")]
@@ -43,6 +64,20 @@ class PrecedencePolicy(BaseModel):
         description="Per model label: the fields the sync may write on a discovery-touched object")
     prune_orphans: StrictBool = Field(default=False, description="Delete sync-tagged objects gone from production")
     prune_limit: StrictInt = Field(default=50, ge=0, description="Most orphans deleted in one run")
+    prune_max_fraction: Annotated[float, Field(strict=True, ge=0, le=1)] = Field(
+        default=DEFAULT_PRUNE_MAX_FRACTION,
+        description="Largest share of a model's synced objects deleted in one run; above it none of that model is")
+    discovery_owned_models: tuple[Name, ...] = Field(
+        default=DEFAULT_DISCOVERY_OWNED_MODELS,
+        description="Models whose objects VeritasBot had before the sync (adopted) are discovery-owned")
+
+    @field_validator("discovery_owned_models")
+    @classmethod
+    def _synced_models(cls, labels: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [label for label in labels if label not in MODELS or not MODELS[label].synced]
+        if unknown:
+            raise ValueError(f"{', '.join(map(repr, unknown))} {'is not a synced model' if len(unknown) == 1 else 'are not synced models'}")
+        return labels
 
     @field_validator("safe_field_overrides")
     @classmethod
@@ -63,6 +98,10 @@ class PrecedencePolicy(BaseModel):
             return cls.model_validate(dict(settings))
         except ValidationError as error:
             raise PolicyError(f"{source}: " + "; ".join(_describe(problem) for problem in error.errors())) from None
+
+    def discovery_owned(self, spec: ModelSpec) -> bool:
+        """Whether an adopted object of this model is discovery's (see DEFAULT_DISCOVERY_OWNED_MODELS)."""
+        return spec.label in self.discovery_owned_models
 
     def safe_fields(self, spec: ModelSpec) -> frozenset[str]:
         if spec.label in self.safe_field_overrides:

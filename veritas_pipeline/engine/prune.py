@@ -1,6 +1,8 @@
 """Orphans: objects the sync wrote that production no longer has. Reported every run; deleted only
-when the policy opts in, children before parents, never more than the cap, and never after a failed
-production read (an incomplete production would make live objects look orphaned).
+on proof: when the policy opts in, children before parents, never more than the cap, never after a
+failed production read in the run (an incomplete production would make live objects look orphaned), and
+never more than `prune_max_fraction` of a model's synced objects at once (a production token narrowed
+to see fewer objects reads complete and consistent, yet would make the rest look orphaned).
 
 `SyncEngine.prune_orphans` runs it with the run's own catalog, planner (which computes each model's
 orphans once per run) and applier."""
@@ -36,15 +38,23 @@ class PruneReport:
     deleted: list[Orphan] = field(default_factory=list)
     kept: list[tuple[Orphan, str]] = field(default_factory=list)  # (orphan, why it is still there)
     skipped: str | None = None  # why nothing was deleted at all
+    held_back: dict[str, str] = field(default_factory=dict)  # label -> why none of its orphans was deleted
 
 
-def prune_orphans(catalog: Catalog, find_orphans: Callable[[ModelSpec], list[tuple[str, str]]], applier: Applier,
-                  policy: PrecedencePolicy, *, dry_run: bool) -> PruneReport:
+def prune_orphans(catalog: Catalog, find_orphans: Callable[[ModelSpec], list[tuple[str, str]]],
+                  synced_count: Callable[[ModelSpec], int], applier: Applier, policy: PrecedencePolicy, *,
+                  dry_run: bool) -> PruneReport:
     """Report every synced model's orphans (`find_orphans`: VeritasBot id and name) and delete them when
-    the policy allows (the applier's journal audits each delete request)."""
+    the policy allows; `synced_count` is how many objects of a model carry the sync tag (the applier's
+    journal audits each delete request)."""
     report = PruneReport(enabled=policy.prune_orphans and not dry_run, limit=policy.prune_limit)
     if catalog.production_by_id:
         report.skipped = "an incremental run reads production partly: orphans need a full read"
+        return report
+    failed = [(label, error) for side, label, error in catalog.failed_reads if side is Side.PRODUCTION]
+    if failed:
+        label, error = failed[0]
+        report.skipped = f"a production read of this run ({label}) failed, so nothing is deleted: {error}"
         return report
     for spec in SYNCED_MODELS:
         try:
@@ -60,6 +70,17 @@ def prune_orphans(catalog: Catalog, find_orphans: Callable[[ModelSpec], list[tup
     if not report.enabled:
         report.skipped = "dry run" if policy.prune_orphans else "pruning is off (policy prune_orphans)"
         return report
+
+    for spec in SYNCED_MODELS:
+        orphans = [orphan for level in levels_by_model[spec.label] for orphan in level]
+        synced = synced_count(spec)
+        if len(orphans) > policy.prune_max_fraction * synced:
+            reason = (f"{len(orphans)} of the {synced} objects of {spec.label} the sync wrote look orphaned, more "
+                      f"than prune_max_fraction {policy.prune_max_fraction:g}: a production read that sees fewer "
+                      f"objects (a narrowed token) is likelier than so many deletions, so none is deleted")
+            report.held_back[spec.label] = reason
+            report.kept += [(orphan, reason) for orphan in orphans]
+            levels_by_model[spec.label] = []
 
     budget = policy.prune_limit
     for spec in reversed(SYNCED_MODELS):  # later models reference earlier ones: their objects go first

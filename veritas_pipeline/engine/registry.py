@@ -2,8 +2,9 @@
 
 An entry says how a model is identified across the two instances (its natural key), declares every
 synced field once with its kind (a plain value, a reference, a generic reference and its content type,
-many-to-many, tags, content types merged as a union, custom fields), whether it is a tree, and which
-fields are safe to write on an object that discovery owns. Adapters, diffsync models, the plan, the
+many-to-many, tags, content types merged as a union, custom fields) and whether it can hold credentials
+(recorded only as a digest), whether it is a tree, and which fields are safe to write on an object that
+discovery owns. Adapters, diffsync models, the plan, the
 write order, the data-quality frames and the Dagster asset graph are all derived from these entries,
 through the iterations below (`references`, `comparable`, `deferred_fields`, `models_referencing`, ...):
 adding a model is adding an entry, and no other module asks which kind a field is by name.
@@ -65,6 +66,9 @@ class Field:
     kind: Kind
     target: str | None = None  # the referenced model (references, many-to-many, tags, custom fields)
     type_field: str | None = None  # generic references: the field naming the target's model
+    # Can hold credentials (HTTP headers, API keys in a JSON blob): written as it is, but recorded in the
+    # audit trail and in conflicts only as a digest.
+    credentials: bool = False
 
     @property
     def is_reference(self) -> bool:
@@ -107,6 +111,7 @@ def generic(type_field: str) -> Field:
 DECIMAL, UNORDERED, UNION, CONTENT_TYPE = (Field("", kind) for kind in (
     Kind.DECIMAL, Kind.UNORDERED, Kind.UNION, Kind.CONTENT_TYPE))
 TAGS = Field("", Kind.TAGS, TAG_MODEL)
+CREDENTIALS = Field("", Kind.VALUE, credentials=True)
 CUSTOM_FIELDS = Field("", Kind.CUSTOM_FIELDS, CUSTOM_FIELD_MODEL)
 METADATA = dict(tags=TAGS, custom_fields=CUSTOM_FIELDS)
 
@@ -254,8 +259,8 @@ _SYNCED = [
            fields=fields("access_type secret_type", secrets_group=ref(SECRETS_GROUP), secret=ref("extras.secret")),
            required="secrets_group secret"),
     _model("extras.externalintegration", "extras/external-integrations", group="secrets", key="name",
-           fields=fields("name remote_url verify_ssl timeout extra_config http_method headers ca_file_path",
-                         secrets_group=ref(SECRETS_GROUP), **METADATA)),
+           fields=fields("name remote_url verify_ssl timeout http_method ca_file_path", headers=CREDENTIALS,
+                         extra_config=CREDENTIALS, secrets_group=ref(SECRETS_GROUP), **METADATA)),
     # 4 locations
     _model("dcim.locationtype", "dcim/location-types", group="locations", key="name",
            fields=fields("name description nestable", parent=ref("dcim.locationtype"), content_types=UNION,
@@ -337,12 +342,14 @@ _SYNCED = [
                          secrets_group=ref(SECRETS_GROUP), **METADATA),
            required="provider"),
     _model("cloud.cloudnetwork", "cloud/cloud-networks", group="cloud", key="name",
-           fields=fields("name description extra_config", cloud_resource_type=ref("cloud.cloudresourcetype"),
-                         cloud_account=ref("cloud.cloudaccount"), parent=ref("cloud.cloudnetwork"), **METADATA),
+           fields=fields("name description", extra_config=CREDENTIALS,
+                         cloud_resource_type=ref("cloud.cloudresourcetype"), cloud_account=ref("cloud.cloudaccount"),
+                         parent=ref("cloud.cloudnetwork"), **METADATA),
            tree="parent", required="cloud_resource_type cloud_account"),
     _model("cloud.cloudservice", "cloud/cloud-services", group="cloud", key="name",
-           fields=fields("name description extra_config", cloud_resource_type=ref("cloud.cloudresourcetype"),
-                         cloud_account=ref("cloud.cloudaccount"), **METADATA),
+           fields=fields("name description", extra_config=CREDENTIALS,
+                         cloud_resource_type=ref("cloud.cloudresourcetype"), cloud_account=ref("cloud.cloudaccount"),
+                         **METADATA),
            required="cloud_resource_type"),
     _model("cloud.cloudservicenetworkassignment", "cloud/cloud-service-network-assignments", group="cloud",
            key="cloud_service cloud_network",

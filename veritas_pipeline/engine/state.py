@@ -1,4 +1,5 @@
-"""The pipeline's state database: the audit trail of every write, conflicts per run, remembered adoptions.
+"""The pipeline's state database: the audit trail of every write, conflicts per run, remembered adoptions
+(with the precedence rule each adopted object got).
 
 A SQLite file by default, PostgreSQL in production (any deployment beyond one machine). Nothing here is
 needed to compute a plan except remembered adoptions, which are a cache (a production rename of an adopted
@@ -88,6 +89,7 @@ adoptions = Table(
     Column("model", String(100), primary_key=True),
     Column("production_id", String(36), primary_key=True),
     Column("veritas_id", String(36), nullable=False),
+    Column("rule", Text),  # the precedence rule the last run applied: discovery-owned, or follows production
 )
 
 
@@ -234,15 +236,32 @@ class StateStore:
             rows = connection.execute(select(journal).where(journal.c.closed_at.is_(None)).order_by(journal.c.id))
             return [dict(row._mapping) for row in rows]
 
-    def remember_adoptions(self, label: str, pairs: dict[str, str]) -> None:
+    def remember_adoptions(self, label: str, pairs: dict[str, str], rules: dict[str, str] | None = None) -> None:
+        """Production id -> VeritasBot id of adopted objects, with the precedence rule each one got."""
         if not pairs:
             return
+        rules = rules or {}
         with self.engine.begin() as connection:
             connection.execute(delete(adoptions).where(adoptions.c.model == label,
                                                        adoptions.c.production_id.in_(list(pairs))))
             connection.execute(insert(adoptions), [{"model": label, "production_id": production_id,
-                                                    "veritas_id": veritas_id}
+                                                    "veritas_id": veritas_id, "rule": rules.get(production_id)}
                                                    for production_id, veritas_id in pairs.items()])
+
+    def forget_adoptions(self, label: str, production_ids: Iterable[str]) -> None:
+        """Drop remembered adoptions whose VeritasBot object is gone: those objects are matched afresh."""
+        production_ids = list(production_ids)
+        if production_ids:
+            with self.engine.begin() as connection:
+                connection.execute(delete(adoptions).where(adoptions.c.model == label,
+                                                           adoptions.c.production_id.in_(production_ids)))
+
+    def adoption_rules(self, label: str) -> dict[str, str | None]:
+        """Production id -> the precedence rule the last run applied to that adopted object."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(select(adoptions.c.production_id, adoptions.c.rule)
+                                      .where(adoptions.c.model == label))
+            return {production_id: rule for production_id, rule in rows}
 
     def adoptions(self, label: str) -> dict[str, str]:
         with self.engine.connect() as connection:
@@ -270,19 +289,46 @@ class StateStore:
         with self.engine.connect() as connection:
             return [dict(row._mapping) for row in connection.execute(query.order_by(conflicts.c.id))]
 
-    def conflict_changes(self, run_id: str, group: str) -> tuple[list[dict], list[dict]]:
-        """(new, resolved): this run's conflicts absent from the group's previous real run, and that run's
-        conflicts absent from this one. A conflict is its model, object and field."""
+    def conflict_changes(self, run_id: str, group: str,
+                         covered: dict[str, list[str] | None]) -> tuple[list[dict], list[dict]]:
+        """(new, resolved) conflicts of a run that planned `covered` (model label -> the VeritasBot ids it
+        planned, None for the whole model). Each object covered is compared with the newest earlier real run
+        that covered it too, so that an incremental run neither resolves nor renews a full run's conflicts
+        on objects it did not look at. A conflict is its model, object and field."""
         with self.engine.connect() as connection:
             started = connection.execute(select(runs.c.started_at).where(
                 runs.c.run_id == run_id, runs.c.group_name == group)).scalar()
-            previous = connection.execute(
-                select(runs.c.run_id).where(runs.c.group_name == group, runs.c.run_id != run_id,
-                                            runs.c.dry_run.is_(False), runs.c.finished_at.is_not(None),
-                                            runs.c.started_at <= started)
-                .order_by(runs.c.started_at.desc()).limit(1)).scalar()
-        current = self.conflicts_of_run(run_id, group)
-        before = self.conflicts_of_run(previous, group) if previous else []
+            earlier = connection.execute(
+                select(runs.c.run_id, runs.c.summary).where(
+                    runs.c.group_name == group, runs.c.run_id != run_id, runs.c.dry_run.is_(False),
+                    runs.c.finished_at.is_not(None), runs.c.started_at <= started)
+                .order_by(runs.c.started_at.desc())).all()
+        covered_ids = {label: None if ids is None else set(ids) for label, ids in covered.items()}
+        current = [c for c in self.conflicts_of_run(run_id, group) if c["model"] in covered]
+        before: list[dict] = []
+        decided: dict[str, set[str]] = {label: set() for label in covered}  # compared with a newer run already
+        whole = set()  # models an earlier run covered whole: nothing older counts
+
+        def settled(label: str) -> bool:
+            ids = covered_ids[label]
+            return label in whole or (ids is not None and ids <= decided[label])
+
+        for earlier_run, summary in earlier:
+            # Runs recorded before coverage was kept covered their whole group.
+            earlier_covered = (summary or {}).get("covered")
+            conflicts_then = self.conflicts_of_run(earlier_run, group)
+            for label, ids in covered_ids.items():
+                if settled(label) or (earlier_covered is not None and label not in earlier_covered):
+                    continue
+                then = None if earlier_covered is None else earlier_covered[label]
+                before += [c for c in conflicts_then if c["model"] == label and c["object_id"] not in decided[label]
+                           and (ids is None or c["object_id"] in ids) and (then is None or c["object_id"] in then)]
+                if then is None:
+                    whole.add(label)
+                else:
+                    decided[label] |= set(then)
+            if all(map(settled, covered_ids)):
+                break
 
         def key(conflict: dict) -> tuple:
             return conflict["model"], conflict["object_id"], conflict["field"]

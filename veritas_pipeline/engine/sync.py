@@ -11,7 +11,7 @@ from typing import Any
 from .apply import Applier, ApplyResult, audit_entries, journal_objects, writes_of_journal
 from .catalog import Catalog, Side
 from .client import NautobotClient
-from .planner import Conflict, Failure, ModelPlan, Pending, Planner, Write
+from .planner import IDENTITY_ACTION, Conflict, Failure, ModelPlan, Pending, Planner, Write
 from .policy import PrecedencePolicy
 from .prune import PRUNE_RUN_GROUP, PruneReport, prune_orphans
 from .registry import GROUPS, MODELS, SYNCED_MODELS, ModelSpec, discovery_placements, holder_models, models_of_group
@@ -51,6 +51,9 @@ class GroupReport:
     failures: list[Failure] = field(default_factory=list)
     conflicts: list[Conflict] = field(default_factory=list)
     pending: list[Pending] = field(default_factory=list)
+    # (label, production id, VeritasBot id, name, the precedence rule applied) of every adopted object planned
+    adoptions: list[tuple[str, str, str, str, str]] = field(default_factory=list)
+    covered: dict[str, list[str] | None] = field(default_factory=dict)  # label -> VeritasBot ids planned, None: all
     orphans: list[tuple[str, str, str]] = field(default_factory=list)  # (label, VeritasBot id, name)
     seconds: dict[str, float] = field(default_factory=lambda: {"load": 0.0, "plan": 0.0, "apply": 0.0})
     requests: dict[str, int] = field(default_factory=dict)
@@ -62,6 +65,16 @@ class GroupReport:
     @property
     def succeeded(self) -> bool:
         return not self.failures
+
+    @property
+    def identity_failures(self) -> list[Failure]:
+        """Production objects left out because their VeritasBot counterpart is not theirs alone (or not
+        one): they never reach a write, so later groups need not wait for them."""
+        return [failure for failure in self.failures if failure.action == IDENTITY_ACTION]
+
+    @property
+    def write_failures(self) -> list[Failure]:
+        return [failure for failure in self.failures if failure.action != IDENTITY_ACTION]
 
     def total(self, counter: str) -> int:
         return sum(getattr(model, counter) for model in self.models)
@@ -185,7 +198,8 @@ class SyncEngine:
         """Every synced model's orphans (the planner's, computed once per run), deleted only when the
         policy opts in; each delete request's outcome goes to the audit trail through the journal."""
         self._start_writing(PRUNE_RUN_GROUP, dry_run)
-        return prune_orphans(self.catalog, lambda spec: self.planner().orphans(spec), self.applier, self.policy,
+        return prune_orphans(self.catalog, lambda spec: self.planner().orphans(spec),
+                             lambda spec: self.planner().synced_count(spec), self.applier, self.policy,
                              dry_run=dry_run)
 
     def _start_writing(self, group: str, dry_run: bool) -> None:
@@ -246,9 +260,11 @@ class SyncEngine:
                  report.total("failed"), report.total("pending"), report.total("conflicts"))
         if self.state:
             self.state.record_conflicts(self.run_id, group, report.conflicts)
-            report.conflicts_new, report.conflicts_resolved = self.state.conflict_changes(self.run_id, group)
+            report.conflicts_new, report.conflicts_resolved = self.state.conflict_changes(
+                self.run_id, group, report.covered)
             self.state.finish_run(self.run_id, group, report.succeeded, {
-                "models": [model.as_dict() for model in report.models], "seconds": report.seconds})
+                "models": [model.as_dict() for model in report.models], "seconds": report.seconds,
+                "covered": report.covered})
         return report
 
     def _sync_model(self, spec: ModelSpec, planner: Planner, report: GroupReport, dry_run: bool,
@@ -257,6 +273,12 @@ class SyncEngine:
         loaded_before = self.catalog.load_seconds
         self.catalog.load_production(spec.label, production_ids)
         self.catalog.rows(Side.VERITAS, spec.label)
+        stale = self.catalog.stale_adoptions(spec.label)
+        if stale:  # their VeritasBot objects are gone: match those production objects afresh
+            log.info("%s: forgetting %d adoptions whose VeritasBot object is gone", spec.label, len(stale))
+            self.catalog.forget_adoptions(spec.label, stale)
+            if self.state and not dry_run:
+                self.state.forget_adoptions(spec.label, stale)
         plan = planner.plan(spec, production_ids)
         loaded = self.catalog.load_seconds - loaded_before
         report.seconds["load"] += loaded
@@ -277,8 +299,13 @@ class SyncEngine:
         report.orphans.extend((spec.label, veritas_id, name) for veritas_id, name in plan.orphans)
         report.writes.extend(plan.writes)
         report.failures.extend(plan.failures)
+        report.adoptions.extend((spec.label, production_id, veritas_id,
+                                 self.catalog.display(Side.VERITAS, spec.label, veritas_id),
+                                 plan.adoption_rules[production_id])
+                                for production_id, veritas_id in plan.adopted.items())
+        report.covered[spec.label] = None if production_ids is None else sorted(plan.covered)
         if self.state and not dry_run:
-            self.state.remember_adoptions(spec.label, plan.adopted)
+            self.state.remember_adoptions(spec.label, plan.adopted, plan.adoption_rules)
         if not dry_run:
             self._apply(spec, plan.writes, plan, model, report, planner)
         return model, plan
