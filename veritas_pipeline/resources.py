@@ -7,6 +7,7 @@ from typing import Optional
 from dagster import ConfigurableResource, InitResourceContext, ResourceDependency
 from pydantic import Field, PrivateAttr
 
+from .crashed_runs import record_run_process
 from .engine.client import ClientSettings, NautobotClient
 from .engine.policy import DEFAULT_DISCOVERY_TAGS, DEFAULT_SYNC_TAG, PrecedencePolicy, load_policy_file
 from .engine.state import StateStore
@@ -77,6 +78,9 @@ class SyncResource(ConfigurableResource):
         self._engines = {}
         self._metrics = {}
         self._writer_slot = None
+        # Every run of the code location uses this resource: the earliest place its own process runs.
+        if context.dagster_run is not None and context.instance is not None:
+            record_run_process(context.instance, context.dagster_run)
 
     def teardown_after_execution(self, context: InitResourceContext) -> None:
         if self._writer_slot is not None:
