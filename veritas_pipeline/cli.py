@@ -325,7 +325,7 @@ def run(args) -> int:
                 raise_on_error=False,
                 run_id=run_id,
                 # This process runs the run: recorded, so that a later veritas-sync can tell if it died.
-                tags={**CLI_TAGS, **this_process()},
+                tags={**CLI_TAGS, **this_process(run_id)},
             )
         except KeyboardInterrupt:  # one that came while Dagster's own handlers were not installed
             escaped_interrupt = True

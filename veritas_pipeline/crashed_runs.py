@@ -21,13 +21,13 @@ from dagster import (
     sensor,
 )
 
-from .engine.run_process import PID_TAG, describe, gone, this_process
+from .engine.run_process import describe, gone, this_process
 
 CRASHED_RUNS_INTERVAL_SECONDS = 15
 
 
 def record_run_process(instance: DagsterInstance, run: DagsterRun) -> None:
-    recorded = this_process()
+    recorded = this_process(run.run_id)
     if any(run.tags.get(key) != value for key, value in recorded.items()):
         instance.add_run_tags(run.run_id, recorded)
 
@@ -38,7 +38,7 @@ def fail_runs_of_dead_processes(instance: DagsterInstance, tags: dict[str, str] 
     returns (run id, why) for each."""
     failed = []
     for run in instance.get_runs(RunsFilter(statuses=[DagsterRunStatus.STARTED], tags=tags or {})):
-        reason = gone(run.tags) if PID_TAG in run.tags else None
+        reason = gone(run.tags, run.run_id)
         if reason is None:
             continue
         current = instance.get_run_by_id(run.run_id)  # it may have ended since it was listed
