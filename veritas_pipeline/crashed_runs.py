@@ -21,7 +21,7 @@ from dagster import (
     sensor,
 )
 
-from .engine.run_process import describe, gone, this_process
+from .engine.run_process import gone, this_process
 
 CRASHED_RUNS_INTERVAL_SECONDS = 15
 
@@ -44,8 +44,8 @@ def fail_runs_of_dead_processes(instance: DagsterInstance, tags: dict[str, str] 
         current = instance.get_run_by_id(run.run_id)  # it may have ended since it was listed
         if current is None or current.status != DagsterRunStatus.STARTED:
             continue
-        instance.report_run_failed(current, f"Run left STARTED by {describe(run.tags)}: {reason}. Marked failed "
-                                            f"by {closed_by}, so that it holds no place in the run queue.")
+        instance.report_run_failed(current, f"Run left STARTED: {reason}. Marked failed by {closed_by}, so that "
+                                            "it holds no place in the run queue.")
         failed.append((run.run_id, reason))
     return failed
 

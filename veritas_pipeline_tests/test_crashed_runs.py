@@ -44,7 +44,7 @@ def test_a_run_whose_process_died_is_marked_failed_saying_why():
     assert failed == run_id and reason.endswith(f"pid {pid} on {this_process(run_id)[HOST_TAG]} is no longer running")
     assert status(instance, run_id) == DagsterRunStatus.FAILURE
     [event] = instance.all_logs(run_id, of_type=DagsterEventType.RUN_FAILURE)
-    assert f"Run left STARTED by pid {pid}" in event.message and "Marked failed by this test" in event.message
+    assert f"Run left STARTED: pid {pid} on " in event.message and "Marked failed by this test" in event.message
 
 
 def test_a_pid_now_held_by_another_process_counts_as_dead():
