@@ -79,8 +79,8 @@ class SyncResource(ConfigurableResource):
         self._metrics = {}
         self._writer_slot = None
         # Every run of the code location uses this resource: the earliest place its own process runs.
-        if context.dagster_run is not None and context.instance is not None:
-            record_run_process(context.instance, context.dagster_run)
+        if context.run is not None and context.instance is not None:
+            record_run_process(context.instance, context.run)
 
     def teardown_after_execution(self, context: InitResourceContext) -> None:
         if self._writer_slot is not None:
