@@ -5,23 +5,31 @@ Progress goes to stderr while it runs (a line per model and per group, and a lin
 the summary to stdout. A configuration or connection problem is one line naming the instance, the
 variable or URL and the status, with exit status 2; --debug adds tracebacks and Dagster's event log.
 Like every writing run, it waits for the VeritasBot's writer slot while another run writes, and says so.
+Interrupted (SIGINT, SIGTERM), it marks its run FAILURE, releases the writer slot and exits with 128 + the
+signal's number. Before it starts, it marks failed any run of an earlier veritas-sync left STARTED by a
+process that died (kill -9, a reboot).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import re
+import signal
 import sys
 import threading
 import time
 import traceback
+import uuid
 
 import requests
 from dagster import AssetCheckKey, AssetCheckSeverity, AssetKey, DagsterInstance
 
 from .assets import ORPHANS_ASSET, SYNC_CHECKS, WRITE_FAILURES_CHECK
+from .crashed_runs import fail_runs_of_dead_processes
+from .engine.run_process import this_process
 from .engine.registry import GROUPS, group_dependencies
 from .jobs import dry_run_config
 from .metadata import COUNTERS, Key
@@ -31,12 +39,23 @@ EXIT_FAILED, EXIT_CONFIGURATION = 1, 2
 HEARTBEAT_SECONDS = 10.0
 # Engine errors whose message already says, in one line, which instance, endpoint or model failed and why.
 SELF_EXPLAINING_ERRORS = frozenset({"NautobotUnavailable", "ReadFailed"})
+CLI_TAGS = {"veritas/trigger": "cli"}
+INTERRUPTS = (signal.SIGINT, signal.SIGTERM)
 
 log = logging.getLogger("veritas_pipeline.cli")
 
 
 class ConfigurationError(Exception):
     """A setting or a connection that stops the run before it starts: one line for the operator."""
+
+
+class Interrupted(Exception):
+    """SIGINT or SIGTERM ended the run; it is marked FAILURE."""
+
+    def __init__(self, run_id: str, signum: int):
+        super().__init__(f"interrupted by {signal.Signals(signum).name}: run {run_id} marked FAILURE, "
+                         "the writer slot released")
+        self.signum = signum
 
 
 # ---------------------------------------------------------------------------------------- preflight
@@ -207,6 +226,46 @@ def print_summary(result, groups: list[str], dry_run: bool, with_orphans: bool) 
     print("run succeeded" if result.success else "run FAILED: see the Dagster UI (scripts/ui) for details")
 
 
+# ---------------------------------------------------------------------------------------- interrupts
+
+@contextlib.contextmanager
+def interrupts_received():
+    """Yields a list that holds, after the block, the SIGINT and SIGTERM numbers received in it. While a run
+    executes, Dagster handles both itself (the run ends FAILURE and its resources are torn down, which
+    releases the writer slot), without saying which came; the interpreter writes the number of each signal
+    it handles to the wakeup fd, whatever the handler, so they are read from there."""
+    read_end, write_end = os.pipe()
+    for end in (read_end, write_end):
+        os.set_blocking(end, False)
+    previous = signal.set_wakeup_fd(write_end)
+    received: list[int] = []
+    try:
+        yield received
+    finally:
+        signal.set_wakeup_fd(previous)
+        with contextlib.suppress(BlockingIOError):
+            received.extend(number for number in os.read(read_end, 64) if number in INTERRUPTS)
+        os.close(read_end)
+        os.close(write_end)
+
+
+def fail_interrupted_run(instance: DagsterInstance, run_id: str, signum: int) -> Interrupted:
+    run = instance.get_run_by_id(run_id)
+    message = f"veritas-sync was interrupted by {signal.Signals(signum).name}"
+    if run is not None and not run.is_finished:  # the signal came before or after Dagster's handlers
+        instance.report_run_failed(run, message)
+    elif run is not None:  # Dagster ended it FAILURE, without knowing which signal: say it in the run's log
+        instance.report_engine_event(message, run)
+    return Interrupted(run_id, signum)
+
+
+def close_runs_of_dead_processes(instance: DagsterInstance) -> None:
+    """An earlier veritas-sync killed outright left its run STARTED: nothing else would ever end it."""
+    for run_id, reason in fail_runs_of_dead_processes(instance, tags=CLI_TAGS, closed_by="veritas-sync"):
+        log.warning("veritas-sync: run %s of an earlier veritas-sync was left STARTED (%s): marked it failed",
+                    run_id, reason)
+
+
 # ---------------------------------------------------------------------------------------- main
 
 def main(argv: list[str] | None = None) -> int:
@@ -220,9 +279,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--debug", action="store_true",
                         help="tracebacks, and Dagster's own event log on the console")
     args = parser.parse_args(argv)
+    # SIGTERM (a service manager's stop, `kill`) ends the run as cleanly as Ctrl-C.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         with Progress(sys.stderr, getattr(logging, args.log_level)):
             return run(args)
+    except Interrupted as interrupted:
+        print(f"veritas-sync: {interrupted}", file=sys.stderr)
+        return 128 + interrupted.signum
+    except KeyboardInterrupt:
+        print("veritas-sync: interrupted before its run started", file=sys.stderr)
+        return 128 + signal.SIGINT
     except ConfigurationError as error:
         print(f"veritas-sync: {error}", file=sys.stderr)
         return EXIT_CONFIGURATION
@@ -250,13 +317,25 @@ def run(args) -> int:
     run_config = dry_run_config(selected) if args.dry_run else {}
     # Dagster's console event log only with --debug: progress and failures are printed here, in brief.
     run_config["loggers"] = {"console": {"config": {"log_level": "DEBUG" if args.debug else "CRITICAL"}}}
-    log.info("veritas-sync %s: %s", "dry run" if args.dry_run else "run", ", ".join(groups))
-    result = job.get_subset(asset_selection=assets, asset_check_selection=checks).execute_in_process(
-        instance=DagsterInstance.get(),
-        run_config=run_config,
-        raise_on_error=False,
-        tags={"veritas/trigger": "cli"},
-    )
+    instance = DagsterInstance.get()
+    close_runs_of_dead_processes(instance)
+    run_id = str(uuid.uuid4())
+    log.info("veritas-sync %s %s: %s", "dry run" if args.dry_run else "run", run_id, ", ".join(groups))
+    escaped_interrupt = False
+    with interrupts_received() as interrupts:
+        try:
+            result = job.get_subset(asset_selection=assets, asset_check_selection=checks).execute_in_process(
+                instance=instance,
+                run_config=run_config,
+                raise_on_error=False,
+                run_id=run_id,
+                # This process runs the run: recorded, so that a later veritas-sync can tell if it died.
+                tags={**CLI_TAGS, **this_process(run_id)},
+            )
+        except KeyboardInterrupt:  # one that came while Dagster's own handlers were not installed
+            escaped_interrupt = True
+    if interrupts or escaped_interrupt:
+        raise fail_interrupted_run(instance, run_id, interrupts[0] if interrupts else signal.SIGINT)
     print_summary(result, groups, args.dry_run, ORPHANS_ASSET in selected)
     return 0 if result.success else EXIT_FAILED
 

@@ -14,6 +14,7 @@ from dagster import Definitions, EnvVar, in_process_executor
 
 from .assets import group_assets, orphans
 from .checks import quality_checks
+from .crashed_runs import crashed_runs
 from .jobs import jobs
 from .resources import NautobotResource, SyncResource
 from .schedules import schedules
@@ -47,7 +48,7 @@ defs = Definitions(
     asset_checks=quality_checks,
     jobs=jobs,
     schedules=schedules,
-    sensors=[production_changes],
+    sensors=[production_changes, crashed_runs],
     resources={"sync": sync_resource},
     # One process per run: the engine reads each model once and shares it across groups.
     executor=in_process_executor,

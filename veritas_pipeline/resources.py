@@ -7,6 +7,7 @@ from typing import Any, Optional
 from dagster import ConfigurableResource, InitResourceContext, ResourceDependency
 from pydantic import Field, PrivateAttr, model_validator
 
+from .crashed_runs import record_run_process
 from .engine.client import ClientSettings, NautobotClient
 from .engine.policy import (
     DEFAULT_DISCOVERY_OWNED_MODELS,
@@ -109,6 +110,9 @@ class SyncResource(ConfigurableResource):
         self._engines = {}
         self._metrics = {}
         self._writer_slot = None
+        # Every run of the code location uses this resource: the earliest place its own process runs.
+        if context.run is not None and context.instance is not None:
+            record_run_process(context.instance, context.run)
 
     def teardown_after_execution(self, context: InitResourceContext) -> None:
         if self._writer_slot is not None:

@@ -15,7 +15,7 @@ from veritas_pipeline.jobs import SENSOR_RUN_RETRIES, WRITER_TAG
 from .conftest import StackInfo, drop_postgres_database, postgres_dagster_home
 from .stack_helpers import REPO
 
-SHARED_SECTIONS = ("concurrency", "run_retries", "retention", "python_logs", "telemetry")
+SHARED_SECTIONS = ("concurrency", "run_monitoring", "run_retries", "retention", "python_logs", "telemetry")
 
 
 def load(path: str) -> dict:
@@ -35,6 +35,14 @@ def test_only_the_change_sensors_runs_are_retried():
         retried = SENSOR_RUN_RETRIES.items() <= job.tags.items()
         assert retried == (job.name == defs.resolve_sensor_def("production_changes").job_name), job.name
     assert int(SENSOR_RUN_RETRIES["dagster/max_retries"]) > 0
+
+
+def test_run_monitoring_fails_dead_runs_and_never_resumes_them():
+    monitoring = load("dagster.yaml")["run_monitoring"]
+    assert monitoring["enabled"] is True
+    assert monitoring["max_resume_run_attempts"] == 0, "a crashed sync is failed, and the next writing run starts"
+    assert monitoring["start_timeout_seconds"] + monitoring["poll_interval_seconds"] <= 300, "within a few minutes"
+    assert "max_runtime_seconds" not in monitoring, "a long full sync is not a crashed one"
 
 
 def test_the_change_sensors_skipped_ticks_are_purged_soonest():
@@ -60,6 +68,11 @@ def test_the_kubernetes_values_carry_the_settings_of_dagster_yaml():
     retries = values["dagsterDaemon"]["runRetries"]
     assert (retries["enabled"], retries["maxRetries"]) == (local["run_retries"]["enabled"],
                                                            local["run_retries"]["max_retries"])
+    monitoring = values["dagsterDaemon"]["runMonitoring"]
+    assert {"enabled": monitoring["enabled"], "start_timeout_seconds": monitoring["startTimeoutSeconds"],
+            "cancel_timeout_seconds": monitoring["cancelTimeoutSeconds"],
+            "max_resume_run_attempts": monitoring["maxResumeRunAttempts"],
+            "poll_interval_seconds": monitoring["pollIntervalSeconds"]} == local["run_monitoring"]
     assert values["retention"]["enabled"] is True
     assert values["retention"]["sensor"]["purgeAfterDays"] == local["retention"]["sensor"]["purge_after_days"]
 

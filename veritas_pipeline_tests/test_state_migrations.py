@@ -4,6 +4,7 @@ on the local stack's PostgreSQL."""
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
@@ -99,4 +100,28 @@ def test_processes_opening_a_new_database_together_migrate_it_once(state_url: st
                  for _ in range(4)]
     errors = [process.communicate(timeout=120)[1] for process in processes]
     assert [process.returncode for process in processes] == [0] * 4, "\n".join(errors)
+    assert schema_state(state_url) == (HEAD, [])
+
+
+# Dies by kill -9 right after the migration's first table of its own (alembic_version excepted) is created.
+DIES_WHILE_MIGRATING = """
+import os, signal, sys
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from veritas_pipeline.engine.state import StateStore
+
+@event.listens_for(Engine, "after_cursor_execute")
+def die_after_the_first_table(connection, cursor, statement, *args):
+    if statement.lstrip().upper().startswith("CREATE TABLE") and "alembic_version" not in statement:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+StateStore(sys.argv[1])
+"""
+
+
+def test_a_process_killed_while_migrating_leaves_nothing_half_done(state_url: str):
+    killed = subprocess.run([sys.executable, "-c", DIES_WHILE_MIGRATING, state_url], capture_output=True, text=True,
+                            timeout=120)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    StateStore(state_url)
     assert schema_state(state_url) == (HEAD, [])

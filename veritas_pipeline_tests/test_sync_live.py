@@ -25,7 +25,6 @@ from veritas_pipeline.engine.state import StateStore
 from veritas_pipeline.metadata import Key
 
 from .conftest import (
-    Api,
     Deployment,
     StackInfo,
     group_metadata,

@@ -35,6 +35,7 @@ from sqlalchemy import (
     Text,
     create_engine,
     delete,
+    event,
     insert,
     inspect,
     select,
@@ -150,6 +151,19 @@ def file_lock(path: Path, *, blocking: bool = True) -> Iterator[bool]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def transactional_sqlite(engine: Engine) -> None:
+    """Make SQLite's DDL transactional, as PostgreSQL's is: Python's sqlite3 begins a transaction only before
+    INSERT, UPDATE and DELETE, so a migration's CREATE TABLE committed at once, and a process killed in the
+    middle of one left a schema half made that no later run could upgrade. SQLAlchemy begins instead."""
+    @event.listens_for(engine, "connect")
+    def _no_driver_transactions(dbapi_connection, _record) -> None:
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection) -> None:
+        connection.exec_driver_sql("BEGIN")
+
+
 def upgrade(engine: Engine) -> None:
     """Bring the database to the newest schema revision; a no-op when it is there already."""
     config = Config()
@@ -183,6 +197,8 @@ class StateStore:
         connect_args = {"timeout": 30} if url.startswith("sqlite") else {}
         self.engine: Engine = create_engine(url, connect_args=connect_args, future=True)
         self.url = self.engine.url.render_as_string(hide_password=True)  # for messages: never the password
+        if self.engine.dialect.name == "sqlite":
+            transactional_sqlite(self.engine)
         upgrade(self.engine)
 
     def start_run(self, run_id: str, group: str, dry_run: bool) -> None:
