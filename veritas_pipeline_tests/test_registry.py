@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from veritas_pipeline.engine.registry import (
     GROUPS,
     MODELS,
     SYNCED_MODELS,
+    Field,
     Kind,
     discovery_placements,
     fields,
@@ -53,3 +56,12 @@ def test_discovered_objects_sit_in_synced_holder_models():
             target = MODELS[target.field(hop).target]
         assert target.label == holder
     assert set(holder_models()) == {holder for _spec, _path, holder in placements}
+
+
+def test_every_kind_has_its_handling_and_no_engine_module_but_the_registry_asks_for_kinds():
+    assert {spec_field.kind for spec in MODELS.values() for spec_field in spec.comparable()} <= set(Kind)
+    for kind in Kind:
+        assert Field("x", kind).handling is not None, kind
+    engine = Path(__file__).resolve().parents[1] / "veritas_pipeline" / "engine"
+    asking = [path.name for path in engine.glob("*.py") if path.name != "registry.py" and "Kind." in path.read_text()]
+    assert asking == []

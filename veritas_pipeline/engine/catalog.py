@@ -8,8 +8,7 @@ production rows are read by id as they are needed, except for models planned who
   (adopted), else none (the sync will create it under its production UUID). A VeritasBot object is the
   counterpart of at most one production object: when a second one claims it by natural key, the first
   keeps it (its remembered adoption; among production objects sharing a natural key, the oldest) and the
-  second is CLAIMED, not synced;
-- the normalized, comparable form of a field value, so that an unchanged object never differs.
+  second is CLAIMED, not synced.
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ from .quality import (
     blank,
     frame,
 )
-from .registry import MODELS, ModelSpec, models_of_group
+from .registry import MODELS, TAG_MODEL, ModelSpec, models_of_group
 from .state import StateStore
 from .values import ref_id
 
@@ -84,7 +84,7 @@ class GroupData:
 
     @cached_property
     def veritas(self) -> pd.DataFrame:
-        tag_ids = {row["name"]: tag_id for tag_id, row in self.catalog.rows(Side.VERITAS, "extras.tag").items()}
+        tag_ids = {row["name"]: tag_id for tag_id, row in self.catalog.rows(Side.VERITAS, TAG_MODEL).items()}
         sync_tag = tag_ids.get(self.policy.sync_tag)
         discovery_tags = {tag_ids[name] for name in self.policy.discovery_tags if name in tag_ids}
         written = self._written_ids()
@@ -93,7 +93,7 @@ class GroupData:
             stands_for = {veritas_id: production_id
                           for production_id, veritas_id in self.counterparts[spec.label].items() if veritas_id}
             for veritas_id, row in self.catalog.rows(Side.VERITAS, spec.label).items():
-                tags = {ref_id(tag) for tag in row.get("tags") or ()} if spec.tags else set()
+                tags = spec.tag_ids(row)
                 rows.append({"label": spec.label, "id": veritas_id,
                              "name": self.catalog.display(Side.VERITAS, spec.label, veritas_id),
                              "key": self._key(Side.VERITAS, spec.label, veritas_id),

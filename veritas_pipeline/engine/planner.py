@@ -23,7 +23,7 @@ from diffsync import Adapter, DiffSyncModel
 
 from .catalog import Catalog, Match, Side
 from .policy import PrecedencePolicy
-from .registry import MODELS, Field, Kind, ModelSpec
+from .registry import MODELS, Field, ModelSpec
 from .trees import depths
 from .values import ref_id
 
@@ -150,18 +150,20 @@ class Compared:
         return repr(self.value)
 
 
-# Attribute names get a prefix so that no Nautobot field name can shadow a pydantic method. Custom fields
-# are one attribute per key, so that the diff names the keys that differ.
-FIELD_PREFIX, CUSTOM_FIELD_PREFIX = "f_", "cf_"
+# Attribute names get a prefix so that no Nautobot field name can shadow a pydantic method. A field whose
+# handling compares it key by key (custom fields) is one attribute per key, so that the diff names the keys
+# that differ: "k_<field>__<key>" (Django field names never hold a double underscore).
+FIELD_PREFIX, KEYED_PREFIX, KEY_SEPARATOR = "f_", "k_", "__"
+
+
+def _attribute(field_name: str, key: str | None) -> str:
+    return FIELD_PREFIX + field_name if key is None else f"{KEYED_PREFIX}{field_name}{KEY_SEPARATOR}{key}"
 
 
 @cache
-def diffsync_model(spec: ModelSpec, custom_field_keys: tuple[str, ...] = ()) -> type[DiffSyncModel]:
+def diffsync_model(spec: ModelSpec, attributes: tuple[str, ...]) -> type[DiffSyncModel]:
     """The diffsync model of a registry entry: identified by the VeritasBot id and the production id it
-    stands for, one attribute per compared field (per key for custom fields)."""
-    attributes = (*(FIELD_PREFIX + spec_field.name for spec_field in spec.comparable()
-                    if spec_field.kind is not Kind.CUSTOM_FIELDS),
-                  *(CUSTOM_FIELD_PREFIX + key for key in custom_field_keys))
+    stands for, one attribute per compared field (or per key of a field compared key by key)."""
     namespace = {
         "__annotations__": {"veritas_id": str, "production_id": str, **dict.fromkeys(attributes, Any)},
         "__module__": __name__,
@@ -186,24 +188,23 @@ def _attributes(spec: ModelSpec, values: dict) -> dict[str, Compared]:
         if spec_field.name not in values:
             continue
         value = values[spec_field.name]
-        if spec_field.kind is Kind.CUSTOM_FIELDS:
-            attributes.update((CUSTOM_FIELD_PREFIX + key, Compared(item, spec_field.canonical(item)))
-                              for key, item in value.items())
-        else:
-            canonical = value if value is UNRESOLVED else spec_field.canonical(value)
-            attributes[FIELD_PREFIX + spec_field.name] = Compared(value, canonical)
+        if value is UNRESOLVED:
+            attributes[_attribute(spec_field.name, None)] = Compared(value, value)
+            continue
+        for key, item in spec_field.handling.parts(value).items():
+            attributes[_attribute(spec_field.name, key)] = Compared(item, spec_field.canonical(item))
     return attributes
 
 
-def _values(spec: ModelSpec, attributes: dict[str, Any]) -> dict[str, Any]:
+def _values(attributes: dict[str, Any]) -> dict[str, Any]:
     """Field values back from diffsync attributes (all of an object's, or those of a diff)."""
     values: dict[str, Any] = {}
     for attribute, compared in attributes.items():
         if not isinstance(compared, Compared):
-            continue  # a custom field key this object does not have
-        if attribute.startswith(CUSTOM_FIELD_PREFIX):
-            for custom_fields in spec.of_kind(Kind.CUSTOM_FIELDS):
-                values.setdefault(custom_fields.name, {})[attribute[len(CUSTOM_FIELD_PREFIX):]] = compared.value
+            continue  # a key this object does not have
+        if attribute.startswith(KEYED_PREFIX):
+            field_name, key = attribute[len(KEYED_PREFIX):].split(KEY_SEPARATOR, 1)
+            values.setdefault(field_name, {})[key] = compared.value
         else:
             values[attribute[len(FIELD_PREFIX):]] = compared.value
     return values
@@ -219,13 +220,6 @@ def _digest(value: Any) -> str | None:
 def _recorded(spec_field: Field, value: Any) -> Any:
     """A value as the audit trail records it."""
     return _digest(value) if spec_field.credentials else value
-
-
-def _plain(value: Any) -> Any:
-    """A choice field's value ({"value", "label"} on reads); any other value as it is."""
-    if isinstance(value, dict) and set(value) == {"value", "label"}:
-        return value["value"]
-    return value
 
 
 class Planner:
@@ -265,13 +259,11 @@ class Planner:
             if desired is not None:
                 translated.append((veritas_id, production_id, desired))
 
-        custom_field_keys = sorted({key for _veritas_id, _production_id, desired in translated
-                                    for custom_fields in spec.of_kind(Kind.CUSTOM_FIELDS)
-                                    for key in desired[custom_fields.name]})
-        model = diffsync_model(spec, tuple(custom_field_keys))
+        wanted = [_attributes(spec, desired) for _veritas_id, _production_id, desired in translated]
+        model = diffsync_model(spec, tuple(sorted({name for attributes in wanted for name in attributes})))
         source, target = _adapter_for(model, Side.PRODUCTION), _adapter_for(model, Side.VERITAS)
-        for veritas_id, production_id, desired in translated:
-            source.add(model(veritas_id=veritas_id, production_id=production_id, **_attributes(spec, desired)))
+        for (veritas_id, production_id, desired), attributes in zip(translated, wanted):
+            source.add(model(veritas_id=veritas_id, production_id=production_id, **attributes))
             row = veritas_rows.get(veritas_id)
             if row is not None:
                 target.add(model(veritas_id=veritas_id, production_id=production_id,
@@ -286,7 +278,7 @@ class Planner:
             veritas_id, production_id = element.keys["veritas_id"], element.keys["production_id"]
             if element.action == "create":
                 changed.add(veritas_id)
-                desired = _values(spec, element.source_attrs)
+                desired = _values(element.source_attrs)
                 create = self._create(spec, production_id, veritas_id, desired)
                 plan.writes.append(create)
                 follow_up = self._deferred_update(spec, create, desired)
@@ -327,7 +319,7 @@ class Planner:
             ever_adopted = set(self.catalog.remembered_adoptions(spec.label).values())
             orphans = []
             for veritas_id, row in self.catalog.rows(Side.VERITAS, spec.label).items():
-                tags = {ref_id(tag) for tag in row.get("tags") or ()}
+                tags = spec.tag_ids(row)
                 if veritas_id in matched or veritas_id in ever_adopted or self.sync_tag_id not in tags \
                         or tags & self.discovery_tag_ids:
                     continue
@@ -338,7 +330,7 @@ class Planner:
     def synced_count(self, spec: ModelSpec) -> int:
         """How many of the model's VeritasBot objects carry the sync tag (the base of prune_max_fraction)."""
         return sum(1 for row in self.catalog.rows(Side.VERITAS, spec.label).values()
-                   if self.sync_tag_id in {ref_id(tag) for tag in row.get("tags") or ()})
+                   if self.sync_tag_id in spec.tag_ids(row))
 
     def mark_unavailable(self, label: str, production_id: str, reason: str) -> None:
         self.unavailable.setdefault(label, {})[production_id] = reason
@@ -379,7 +371,7 @@ class Planner:
                 f"of the two in production, or, if VeritasBot's object should follow a rename of the other, "
                 f"rename it in VeritasBot")
 
-    def _resolve(self, label: str, production_id: str | None) -> tuple[str | None, str | None]:
+    def resolve(self, label: str | None, production_id: str | None) -> tuple[str | None, str | None]:
         """(VeritasBot id, None) or (None, why not)."""
         if production_id is None:
             return None, None
@@ -415,28 +407,13 @@ class Planner:
             desired[field_name] = UNRESOLVED
 
         for spec_field in spec.comparable():
-            field_name, value = spec_field.name, row.get(spec_field.name)
-            if spec_field.many:
-                ids = []
-                for target_id in spec_field.target_ids(row):
-                    resolved, reason = self._resolve(spec_field.target, target_id)
-                    if reason:
-                        plan.pending.append(Pending(spec.label, production_id, name, field_name, reason, False))
-                    elif spec_field.kind is not Kind.TAGS or resolved not in self.managed_tag_ids:
-                        ids.append(resolved)
-                desired[field_name] = sorted(set(ids))
-            elif spec_field.is_reference:
-                resolved, reason = self._resolve(spec_field.target_of(row), ref_id(value))
-                if reason:
-                    unresolved(field_name, reason)
-                else:
-                    desired[field_name] = resolved
-            elif spec_field.kind is Kind.UNION:
-                desired[field_name] = sorted(set(value or ()))
-            elif spec_field.kind is Kind.CUSTOM_FIELDS:
-                desired[field_name] = dict(value or {})
+            translated = spec_field.handling.translate(spec_field, row, self)
+            plan.pending += [Pending(spec.label, production_id, name, spec_field.name, reason, False)
+                             for reason in translated.pending]
+            if translated.problem:
+                unresolved(spec_field.name, translated.problem)
             else:
-                desired[field_name] = _plain(value)
+                desired[spec_field.name] = translated.value
         if blocked:
             self.mark_unavailable(spec.label, production_id, "pending")
             return None
@@ -446,48 +423,36 @@ class Planner:
         """VeritasBot's values in the same shape, restricted to what the sync manages."""
         current: dict[str, Any] = {}
         for spec_field in spec.comparable():
-            field_name, value = spec_field.name, row.get(spec_field.name)
+            field_name = spec_field.name
             if field_name not in desired:
                 continue
             if desired[field_name] is UNRESOLVED:
                 current[field_name] = UNRESOLVED  # left out of the write, so never a difference
-            elif spec_field.kind is Kind.TAGS:
-                current[field_name] = sorted(set(spec_field.target_ids(row)) - self.managed_tag_ids)
-            elif spec_field.many:
-                current[field_name] = sorted(set(spec_field.target_ids(row)))
-            elif spec_field.is_reference:
-                current[field_name] = ref_id(value)
-            elif spec_field.kind is Kind.UNION:
-                # Only additions are written: what VeritasBot allows beyond production stays.
-                current[field_name] = sorted(set(value or ()) & set(desired[field_name]))
-            elif spec_field.kind is Kind.CUSTOM_FIELDS:
-                values = value or {}
-                current[field_name] = {key: values.get(key) for key in desired[field_name]}
             else:
-                current[field_name] = _plain(value)
+                current[field_name] = spec_field.handling.current(spec_field, row, desired[field_name], self)
         return current
 
     # ---------------------------------------------------------------- writes
     def _create(self, spec: ModelSpec, production_id: str, veritas_id: str, desired: dict) -> Write:
         body, intended = {"id": veritas_id}, {}
         for spec_field in spec.comparable():
-            value = desired.get(spec_field.name, {} if spec_field.kind is Kind.CUSTOM_FIELDS else None)
+            value = desired.get(spec_field.name, spec_field.handling.empty())
             if value is UNRESOLVED or spec_field.name in spec.deferred:
                 continue
             intended[spec_field.name] = value
-            body[spec_field.name] = self._tags_to_write(value) if spec_field.kind is Kind.TAGS else value
+            body[spec_field.name] = spec_field.handling.created(spec_field, value, self)
         changes = {name: (None, _recorded(spec.field(name), value)) for name, value in body.items() if name != "id"}
         return Write(spec.label, "create", veritas_id, production_id,
                      self.catalog.display(Side.PRODUCTION, spec.label, production_id), body, changes,
                      intended=intended)
 
-    def _tags_to_write(self, tag_ids) -> list[dict]:
+    def tags_to_write(self, tag_ids) -> list[dict]:
         return [*({"id": tag} for tag in tag_ids), {"name": self.policy.sync_tag}]
 
     def _deferred_update(self, spec: ModelSpec, create: Write, desired: dict) -> Write | None:
         intended = {spec_field.name: desired[spec_field.name] for spec_field in spec.deferred_fields()
                     if desired.get(spec_field.name) is not None and desired[spec_field.name] is not UNRESOLVED}
-        values = {name: self._tags_to_write(value) if spec.field(name).kind is Kind.TAGS else value
+        values = {name: spec.field(name).handling.created(spec.field(name), value, self)
                   for name, value in intended.items()}
         if not values:
             return None
@@ -502,7 +467,7 @@ class Planner:
         production's ("+") over VeritasBot's ("-"), except the fields discovery owns on a discovery-touched
         object (conflicts). Deferred fields wait for the end of the group, as on a create."""
         difference = element.get_attrs_diffs()
-        wanted, held = _values(spec, difference.get("+", {})), _values(spec, difference.get("-", {}))
+        wanted, held = _values(difference.get("+", {})), _values(difference.get("-", {}))
         name = self.catalog.display(Side.VERITAS, spec.label, veritas_id)
         touched_rule = self.touched_rule(spec, veritas_id, row, adopted)
         # deferred? -> (body, changes, intended)
@@ -514,21 +479,21 @@ class Planner:
             if touched_rule and spec_field.name not in self.policy.safe_fields(spec):
                 plan.conflicts.append(Conflict(
                     spec.label, veritas_id, name, spec_field.name,
-                    self._shown(spec_field, want, _values(spec, element.source_attrs)),
+                    self._shown(spec_field, want, _values(element.source_attrs)),
                     self._shown(spec_field, have, row), touched_rule, production_id))
                 continue
             body, changes, intended = parts[spec_field.name in spec.deferred]
-            body[spec_field.name] = self._write_value(spec_field, want, row)
+            body[spec_field.name] = spec_field.handling.written(spec_field, want, row, self)
             intended[spec_field.name] = want
             changes[spec_field.name] = (_recorded(spec_field, have), _recorded(spec_field, want))
         writes: tuple[list[Write], list[Write]] = ([], [])
         for deferred, (body, changes, intended) in parts.items():
             if not changes:
                 continue
-            for tags in spec.of_kind(Kind.TAGS):  # every update restates the tags, so the sync tag stays
-                if tags.name not in body:
-                    intended[tags.name] = _values(spec, element.source_attrs)[tags.name]
-                    body[tags.name] = self._write_value(tags, intended[tags.name], row)
+            tags = spec.tags_field  # every update restates the tags, so the sync tag stays
+            if tags and tags.name not in body:
+                intended[tags.name] = _values(element.source_attrs)[tags.name]
+                body[tags.name] = tags.handling.written(tags, intended[tags.name], row, self)
             writes[deferred].append(Write(spec.label, "update", veritas_id, production_id, name,
                                           {"id": veritas_id, **body}, changes, intended=intended))
         return writes
@@ -539,28 +504,24 @@ class Planner:
         that lost it: removed by hand, or the create's follow-up update of a deferred tag failed."""
         if veritas_id != production_id or self.sync_tag_id is None:
             return None
-        for tags in spec.of_kind(Kind.TAGS):
-            held = tags.target_ids(row)
-            if self.sync_tag_id not in held:
-                name = self.catalog.display(Side.VERITAS, spec.label, veritas_id)
-                return Write(spec.label, "update", veritas_id, production_id, name,
-                             {"id": veritas_id, tags.name: self._write_value(tags, desired[tags.name], row)},
-                             {tags.name: (sorted(held), sorted({*held, self.sync_tag_id}))},
-                             intended={tags.name: desired[tags.name]})
-        return None
+        tags = spec.tags_field
+        if tags is None or self.sync_tag_id in tags.target_ids(row):
+            return None
+        held = tags.target_ids(row)
+        name = self.catalog.display(Side.VERITAS, spec.label, veritas_id)
+        return Write(spec.label, "update", veritas_id, production_id, name,
+                     {"id": veritas_id, tags.name: tags.handling.written(tags, desired[tags.name], row, self)},
+                     {tags.name: (sorted(held), sorted({*held, self.sync_tag_id}))},
+                     intended={tags.name: desired[tags.name]})
 
     def _shown(self, spec_field: Field, value: Any, values: dict) -> Any:
         """A conflict's value as an operator reads it: each referenced object by display name and id (`values`,
         the side's whole object, names a generic reference's model)."""
         if spec_field.credentials:
             return _digest(value)
-        if not spec_field.is_reference or value is None:
-            return value
-        if spec_field.many:
-            return [self._described(spec_field.target, object_id) for object_id in value]
-        return self._described(spec_field.target_of(values), value)
+        return spec_field.handling.shown(spec_field, value, values, self)
 
-    def _described(self, label: str | None, object_id: str) -> str:
+    def described(self, label: str | None, object_id: str) -> str:
         """"Active (id)": the VeritasBot object's name, or production's for one this run creates."""
         for side in (Side.VERITAS, Side.PRODUCTION):
             if label in MODELS and object_id in self.catalog.rows(side, label):
@@ -572,16 +533,9 @@ class Planner:
         answer was lost is told apart from one that never landed."""
         return _attributes(spec, self._current(spec, row, write.intended)) == _attributes(spec, write.intended)
 
-    def _write_value(self, spec_field: Field, want: Any, row: dict) -> Any:
-        if spec_field.kind is Kind.UNION:
-            return sorted(set(want) | set(row.get(spec_field.name) or ()))
-        if spec_field.kind is Kind.TAGS:
-            kept = set(spec_field.target_ids(row)) & self.discovery_tag_ids
-            return self._tags_to_write(sorted(set(want) | kept))
-        return want
-
     def touched_rule(self, spec: ModelSpec, veritas_id: str, row: dict, adopted: bool) -> str | None:
         """Why discovery owns this object, or None when the sync may write every field."""
+        # Read off the row itself, not the declared tags field: a discovery tag wins on any model that carries one.
         if any(ref_id(tag) in self.discovery_tag_ids for tag in row.get("tags") or ()):
             return "discovery tag: discovery owns this object"
         if adopted and self.policy.discovery_owned(spec):

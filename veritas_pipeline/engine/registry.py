@@ -20,9 +20,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from enum import Enum
 from types import MappingProxyType
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterator, Mapping, Protocol
 
-from .values import content_type_label, normalize, ref_id
+from .values import choice_value, content_type_label, normalize, ref_id
 
 # The order of DESIGN.md section 3: each group may only reference the groups before it.
 GROUPS: tuple[str, ...] = (
@@ -93,6 +93,156 @@ class Field:
     def canonical(self, value: Any) -> Any:
         """A hashable form in which equal values from either instance compare equal."""
         return normalize(value, unordered=self.kind is Kind.UNORDERED, decimal=self.kind is Kind.DECIMAL)
+
+    @property
+    def handling(self) -> Handling:
+        """How the sync translates, reads back, writes and shows this field: decided once, by its kind."""
+        return _HANDLING[self.kind]
+
+
+# ---------------------------------------------------------------- what each kind of field means to the sync
+
+class Terms(Protocol):
+    """What a field's handling needs from the run: the identity map and the tags the sync manages."""
+
+    managed_tag_ids: frozenset[str]  # the sync tag and the discovery tags: never compared, never dropped
+    discovery_tag_ids: frozenset[str]
+
+    def resolve(self, label: str | None, production_id: str | None) -> tuple[str | None, str | None]:
+        """(VeritasBot id, None), or (None, why the reference cannot be written)."""
+
+    def tags_to_write(self, tag_ids: list[str]) -> list[dict]:
+        """A tags value as written: these tags and the sync tag."""
+
+    def described(self, label: str | None, object_id: str) -> str:
+        """An object as an operator reads it: its display name and id."""
+
+
+@dataclass(frozen=True)
+class Translated:
+    """A production value in VeritasBot's terms. `problem`: it cannot be written (an unresolved reference);
+    `pending`: members of a many-valued reference left out, each with its reason."""
+    value: Any
+    problem: str | None = None
+    pending: tuple[str, ...] = ()
+
+
+class Handling:
+    """A plain value: compared by its canonical form, written as production has it."""
+
+    def empty(self) -> Any:
+        """The value of a field an object leaves out."""
+        return None
+
+    def translate(self, spec_field: Field, row: dict, terms: Terms) -> Translated:
+        return Translated(choice_value(row.get(spec_field.name)))
+
+    def current(self, spec_field: Field, row: dict, desired: Any, terms: Terms) -> Any:
+        """VeritasBot's value in the shape of `desired`, restricted to what the sync manages."""
+        return choice_value(row.get(spec_field.name))
+
+    def created(self, spec_field: Field, value: Any, terms: Terms) -> Any:
+        """The value as a create sends it."""
+        return value
+
+    def written(self, spec_field: Field, want: Any, row: dict, terms: Terms) -> Any:
+        """The value as an update sends it, over VeritasBot's `row`."""
+        return want
+
+    def parts(self, value: Any) -> dict[str | None, Any]:
+        """The value as the diff compares it: whole (key None), or key by key."""
+        return {None: value}
+
+    def shown(self, spec_field: Field, value: Any, row: dict, terms: Terms) -> Any:
+        """The value as a conflict shows it (`row`: the side's whole object)."""
+        return value
+
+
+class _Reference(Handling):
+    def translate(self, spec_field: Field, row: dict, terms: Terms) -> Translated:
+        resolved, problem = terms.resolve(spec_field.target_of(row), ref_id(row.get(spec_field.name)))
+        return Translated(resolved, problem)
+
+    def current(self, spec_field: Field, row: dict, desired: Any, terms: Terms) -> Any:
+        return ref_id(row.get(spec_field.name))
+
+    def shown(self, spec_field: Field, value: Any, row: dict, terms: Terms) -> Any:
+        return value if value is None else terms.described(spec_field.target_of(row), value)
+
+
+class _Many(Handling):
+    """Ids of other objects, in any order; one that does not resolve is left out and reported."""
+
+    def translate(self, spec_field: Field, row: dict, terms: Terms) -> Translated:
+        ids, pending = set(), []
+        for target_id in spec_field.target_ids(row):
+            resolved, problem = terms.resolve(spec_field.target, target_id)
+            if problem:
+                pending.append(problem)
+            else:
+                ids.add(resolved)
+        return Translated(sorted(ids - self._kept(terms)), pending=tuple(pending))
+
+    def current(self, spec_field: Field, row: dict, desired: Any, terms: Terms) -> Any:
+        return sorted(set(spec_field.target_ids(row)) - self._kept(terms))
+
+    def shown(self, spec_field: Field, value: Any, row: dict, terms: Terms) -> Any:
+        return value if value is None else [terms.described(spec_field.target, object_id) for object_id in value]
+
+    def _kept(self, terms: Terms) -> frozenset[str]:
+        """Members the sync neither compares nor removes."""
+        return frozenset()
+
+
+class _Tags(_Many):
+    """Tags compare without the sync and discovery tags; writing keeps discovery's and adds the sync tag."""
+
+    def _kept(self, terms: Terms) -> frozenset[str]:
+        return terms.managed_tag_ids
+
+    def created(self, spec_field: Field, value: Any, terms: Terms) -> Any:
+        return terms.tags_to_write(value)
+
+    def written(self, spec_field: Field, want: Any, row: dict, terms: Terms) -> Any:
+        kept = set(spec_field.target_ids(row)) & terms.discovery_tag_ids
+        return terms.tags_to_write(sorted(set(want) | kept))
+
+
+class _Union(Handling):
+    """Content types: production's are added to what VeritasBot allows, never taken away."""
+
+    def translate(self, spec_field: Field, row: dict, terms: Terms) -> Translated:
+        return Translated(sorted(set(row.get(spec_field.name) or ())))
+
+    def current(self, spec_field: Field, row: dict, desired: Any, terms: Terms) -> Any:
+        return sorted(set(row.get(spec_field.name) or ()) & set(desired))
+
+    def written(self, spec_field: Field, want: Any, row: dict, terms: Terms) -> Any:
+        return sorted(set(want) | set(row.get(spec_field.name) or ()))
+
+
+class _CustomFields(Handling):
+    """Compared and written key by key, on production's keys only."""
+
+    def empty(self) -> Any:
+        return {}
+
+    def translate(self, spec_field: Field, row: dict, terms: Terms) -> Translated:
+        return Translated(dict(row.get(spec_field.name) or {}))
+
+    def current(self, spec_field: Field, row: dict, desired: Any, terms: Terms) -> Any:
+        values = row.get(spec_field.name) or {}
+        return {key: values.get(key) for key in desired}
+
+    def parts(self, value: Any) -> dict[str | None, Any]:
+        return dict(value)
+
+
+_HANDLING: Mapping[Kind, Handling] = MappingProxyType({
+    Kind.VALUE: Handling(), Kind.DECIMAL: Handling(), Kind.UNORDERED: Handling(), Kind.CONTENT_TYPE: Handling(),
+    Kind.REFERENCE: _Reference(), Kind.GENERIC: _Reference(), Kind.MANY: _Many(), Kind.TAGS: _Tags(),
+    Kind.UNION: _Union(), Kind.CUSTOM_FIELDS: _CustomFields(),
+})
 
 
 # Declaring fields: `fields("name description", parent=ref(LOCATION), length=DECIMAL, **METADATA)`.
@@ -180,6 +330,16 @@ class ModelSpec:
     def tags(self) -> bool:
         """Carries extras.tag through TaggedItem, so it also carries the sync tag."""
         return bool(self.of_kind(Kind.TAGS))
+
+    @property
+    def tags_field(self) -> Field | None:
+        """The field carrying the sync tag: every update restates it, so the tag stays."""
+        return next(iter(self.of_kind(Kind.TAGS)), None)
+
+    def tag_ids(self, row: dict) -> set[str]:
+        """The ids of the tags `row` carries (none for a model without tags)."""
+        tags = self.tags_field
+        return set(tags.target_ids(row)) if tags else set()
 
     @property
     def custom_fields(self) -> bool:

@@ -14,7 +14,16 @@ from .client import NautobotClient
 from .planner import IDENTITY_ACTION, Conflict, Failure, ModelPlan, Pending, Planner, Write
 from .policy import PrecedencePolicy
 from .prune import PRUNE_RUN_GROUP, PruneReport, prune_orphans
-from .registry import GROUPS, MODELS, SYNCED_MODELS, ModelSpec, discovery_placements, holder_models, models_of_group
+from .registry import (
+    GROUPS,
+    MODELS,
+    SYNCED_MODELS,
+    TAG_MODEL,
+    ModelSpec,
+    discovery_placements,
+    holder_models,
+    models_of_group,
+)
 from .state import StateStore
 from .values import ref_id
 
@@ -120,25 +129,25 @@ class SyncEngine:
 
     # ---------------------------------------------------------------- setup
     def _tag_ids(self) -> dict[str, str]:
-        return {row["name"]: tag_id for tag_id, row in self.catalog.rows(Side.VERITAS, "extras.tag").items()}
+        return {row["name"]: tag_id for tag_id, row in self.catalog.rows(Side.VERITAS, TAG_MODEL).items()}
 
     def _ensure_sync_tag(self, dry_run: bool) -> None:
         """The sync tag must allow every model the sync tags before anything carries it."""
         wanted = sorted(spec.label for spec in SYNCED_MODELS if spec.tags)
-        tags = self.catalog.rows(Side.VERITAS, "extras.tag")
+        tags = self.catalog.rows(Side.VERITAS, TAG_MODEL)
         existing = next((row for row in tags.values() if row["name"] == self.policy.sync_tag), None)
         if dry_run:
             return
         if existing is None:
-            row = self.veritas.create("extras/tags", [{
+            row = self.veritas.create(MODELS[TAG_MODEL].endpoint, [{
                 "name": self.policy.sync_tag, "content_types": wanted, "color": "2196f3",
                 "description": "Created or updated by veritas_pipeline from production Nautobot"}])[0]
         elif not set(wanted) <= set(existing.get("content_types") or ()):
-            row = self.veritas.update("extras/tags", [{
+            row = self.veritas.update(MODELS[TAG_MODEL].endpoint, [{
                 "id": existing["id"], "content_types": sorted(set(wanted) | set(existing["content_types"]))}])[0]
         else:
             return
-        self.catalog.record_written("extras.tag", [row])
+        self.catalog.record_written(TAG_MODEL, [row])
 
     def _discovery_holders(self) -> dict[str, set[str]]:
         """The objects of the registry's holder models (locations, racks) in which objects carrying a

@@ -22,6 +22,13 @@ def content_type_label(value: Any) -> str | None:
     return value or None
 
 
+def choice_value(value: Any) -> Any:
+    """A choice field's value ({"value", "label"} on reads); any other value as it is."""
+    if isinstance(value, dict) and set(value) == {"value", "label"}:
+        return value["value"]
+    return value
+
+
 def normalize(value: Any, *, unordered: bool = False, decimal: bool = False) -> Any:
     """A hashable, canonical form: equal values from either side compare equal.
 
