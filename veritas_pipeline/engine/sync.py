@@ -10,7 +10,7 @@ from typing import Any
 
 from .apply import Applier, ApplyResult, audit_entries, journal_objects, writes_of_journal
 from .catalog import Catalog, Side
-from .client import NautobotClient
+from .client import NautobotClient, NautobotWriteError, OutcomeUnknown
 from .planner import IDENTITY_ACTION, Conflict, Failure, ModelPlan, Pending, Planner, Write
 from .policy import PrecedencePolicy
 from .prune import PRUNE_RUN_GROUP, PruneReport, prune_orphans
@@ -28,6 +28,9 @@ from .state import StateStore
 from .values import ref_id
 
 log = logging.getLogger(__name__)
+
+# Writes of the sync tag whose answers were lost, before the group stops.
+_SETTLE_ATTEMPTS = 5
 
 
 @dataclass
@@ -138,16 +141,33 @@ class SyncEngine:
         existing = next((row for row in tags.values() if row["name"] == self.policy.sync_tag), None)
         if dry_run:
             return
+        endpoint = MODELS[TAG_MODEL].endpoint
         if existing is None:
-            row = self.veritas.create(MODELS[TAG_MODEL].endpoint, [{
-                "name": self.policy.sync_tag, "content_types": wanted, "color": "2196f3",
-                "description": "Created or updated by veritas_pipeline from production Nautobot"}])[0]
+            # Its own id, so that a create whose answer is lost can be read back, and a repeat is refused.
+            body = {"id": str(uuid.uuid4()), "name": self.policy.sync_tag, "content_types": wanted,
+                    "color": "2196f3", "description": "Created or updated by veritas_pipeline from production Nautobot"}
+            send = self.veritas.create
         elif not set(wanted) <= set(existing.get("content_types") or ()):
-            row = self.veritas.update(MODELS[TAG_MODEL].endpoint, [{
-                "id": existing["id"], "content_types": sorted(set(wanted) | set(existing["content_types"]))}])[0]
+            body = {"id": existing["id"], "content_types": sorted(set(wanted) | set(existing["content_types"]))}
+            send = self.veritas.update
         else:
             return
-        self.catalog.record_written(TAG_MODEL, [row])
+        self.catalog.record_written(TAG_MODEL, [self._settled_tag_write(send, endpoint, body, wanted)])
+
+    def _settled_tag_write(self, send, endpoint: str, body: dict, wanted: list[str]) -> dict:
+        """The sync tag's write, settled like the applier's: when its answer is lost (or a repeat is refused),
+        the tag is read back, and it is done once it allows every model the sync tags."""
+        for _attempt in range(_SETTLE_ATTEMPTS):
+            try:
+                return send(endpoint, [body])[0]
+            except (OutcomeUnknown, NautobotWriteError) as error:
+                landed = self.veritas.list_by_ids(endpoint, [body["id"]])
+                if landed and set(wanted) <= set(landed[0].get("content_types") or ()):
+                    return landed[0]
+                if isinstance(error, NautobotWriteError):
+                    raise
+        raise self.veritas.unavailable("POST" if send == self.veritas.create else "PATCH", endpoint,
+                                       f"the sync tag's writes keep getting lost, {_SETTLE_ATTEMPTS} times")
 
     def _discovery_holders(self) -> dict[str, set[str]]:
         """The objects of the registry's holder models (locations, racks) in which objects carrying a
