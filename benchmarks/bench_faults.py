@@ -28,8 +28,8 @@ from veritas_pipeline.engine.sync import SyncEngine  # noqa: E402
 from veritas_pipeline_tests.fault_proxy import FaultProxy, FaultRules  # noqa: E402
 from veritas_pipeline_tests.stack_helpers import stack_command  # noqa: E402
 
-READ_FAULTS = FaultRules(read_refused=0.05, read_reset=0.05)
-WRITE_FAULTS = FaultRules(write_lost_answer=0.10, write_refused=0.05, write_reset=0.05)
+READ_FAULTS = FaultRules(read_refused=0.05, read_reset=0.05, ensure_each=True)
+WRITE_FAULTS = FaultRules(write_lost_answer=0.10, write_refused=0.05, write_reset=0.05, ensure_each=True)
 
 
 def full_sync(env: dict, faulted: bool, seed: str, batch_size: int, state_dir: Path) -> dict:

@@ -83,6 +83,10 @@ class FaultRules:
     truncate_pattern: str | None = None  # truncate only matching paths; None: every list answer
     rewrite_next_to: str | None = None  # origin (http://HOST:PORT) for every next/previous link of list answers
     stall_after_forward: str | None = None  # forward the first match, then never answer it
+    # Each fault kind with a probability hits at least once: the first eligible requests of each group get one
+    # kind each, in order, before the draws begin. A test asserting that every fault happened stays true for any
+    # sequence of requests, however short.
+    ensure_each: bool = False
 
     def __post_init__(self):
         for field in fields(self):
@@ -367,6 +371,7 @@ class FaultProxy(BackgroundServer):
         self.stopping = threading.Event()
         self._lock = threading.Lock()
         self._random = random.Random(seed)
+        self._ensured: collections.Counter[str] = collections.Counter()  # kinds ensure_each has dealt
         self._rules = rules or FaultRules()
         self._stalled_request: tuple[str, str] | None = None
         self._stats: collections.Counter[str] = collections.Counter()
@@ -430,6 +435,11 @@ class FaultProxy(BackgroundServer):
         if rules.path_pattern is not None and not re.search(rules.path_pattern, path):
             return None
         with self._lock:
+            if rules.ensure_each:
+                owed = [name for name, probability in faults if probability and not self._ensured[name]]
+                if owed:
+                    self._ensured[owed[0]] = True
+                    return owed[0]
             draw = self._random.random()
         for name, probability in faults:
             if draw < probability:

@@ -306,3 +306,14 @@ def test_rules_are_validated(rules):
 def test_only_loopback_http_upstreams(upstream_url):
     with pytest.raises(ValueError):
         FaultProxy(upstream_url)
+
+
+def test_ensure_each_deals_every_fault_kind_first_then_draws():
+    rules = FaultRules(write_lost_answer=0.0001, write_refused=0.0001, write_reset=0.0001, ensure_each=True)
+    proxy = FaultProxy("http://127.0.0.1:9", rules=rules)
+    try:
+        dealt = [proxy.draw_fault(rules, "POST", "/api/x/") for _ in range(50)]
+    finally:
+        proxy.stop()
+    assert dealt[:3] == ["write_lost_answer", "write_refused", "write_reset"]
+    assert set(dealt[3:]) == {None}

@@ -33,11 +33,10 @@ from .stack_helpers import REPO, read_stack_env, stack_command
 
 SEED, SCALE = os.environ.get("VERITAS_STACK_SEED", "veritas"), os.environ.get("VERITAS_STACK_SCALE", "0")
 # The rates: of VeritasBot's writes 10% lose their answer after committing, 5% are refused before being
-# forwarded, 5% are reset after committing; of production's reads 10% are refused or reset.
-WRITE_FAULTS = FaultRules(write_lost_answer=0.10, write_refused=0.05, write_reset=0.05)
-READ_FAULTS = FaultRules(read_refused=0.05, read_reset=0.05)
-# Small batches, so that a full sync makes enough write requests for every fault to happen.
-BATCH_SIZE = 25
+# forwarded, 5% are reset after committing; of production's reads 10% are refused or reset. Each kind hits at
+# least once whatever the seed's number of requests (the first eligible requests get one kind each).
+WRITE_FAULTS = FaultRules(write_lost_answer=0.10, write_refused=0.05, write_reset=0.05, ensure_each=True)
+READ_FAULTS = FaultRules(read_refused=0.05, read_reset=0.05, ensure_each=True)
 SYNC_TAG, SYNC_TAG_KEY = "SSoT Synced from Production", "<the sync tag>"
 # Timestamps, and the natural slug, which embeds the object's id (the sync tag's differs between runs).
 VOLATILE = ("created", "last_updated", "natural_slug")
@@ -104,7 +103,7 @@ class FaultedStack:
 def faulted(fresh_stack: StackInfo, tmp_path_factory) -> Iterator[FaultedStack]:
     home = tmp_path_factory.mktemp("faults")
     before = snapshot(fresh_stack)
-    clean = run_sync(home / "fault_free.db", batch_size=BATCH_SIZE)
+    clean = run_sync(home / "fault_free.db")
     assert clean.success and total(clean, "failed") == 0
     fault_free = snapshot(fresh_stack)
 
@@ -130,7 +129,7 @@ def faulted(fresh_stack: StackInfo, tmp_path_factory) -> Iterator[FaultedStack]:
 
     with FaultProxy(env["PRODUCTION_NAUTOBOT_URL"], seed=f"{SEED}-reads", rules=READ_FAULTS) as reads, \
             FaultProxy(env["VERITASBOT_URL"], seed=f"{SEED}-writes", rules=WRITE_FAULTS) as writes:
-        result = run_sync(state_url, batch_size=BATCH_SIZE, production={"url": reads.url},
+        result = run_sync(state_url, production={"url": reads.url},
                           veritas={"url": writes.url})
         read_faults, write_faults = reads.stats, writes.stats
     yield FaultedStack(fresh_stack, before, fault_free, snapshot(fresh_stack), result, state, left_open,
