@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -23,8 +24,9 @@ from dagster import DagsterInstance, materialize
 from veritas_pipeline import cli
 from veritas_pipeline.assets import group_assets, orphans
 from veritas_pipeline.engine.client import endpoint_of
-from veritas_pipeline.engine.planner import Conflict, Failure
-from veritas_pipeline.metrics import conflict_type, error_types
+from veritas_pipeline.engine.planner import Conflict, Failure, Pending
+from veritas_pipeline.engine.sync import GroupReport, ModelReport
+from veritas_pipeline.metrics import FULL, PARTIAL, Pusher, RunMetrics, conflict_type, error_types
 from veritas_pipeline.resources import NautobotResource, SyncResource
 
 from .stack_helpers import REPO
@@ -101,6 +103,124 @@ def test_error_and_conflict_types():
     assert conflict_type(conflict("discovery tag: discovery owns this object")) == "discovery_tagged"
     assert conflict_type(conflict("adopted: VeritasBot had this object before the sync")) == "adopted"
     assert conflict_type(conflict("holds discovered devices or virtual machines")) == "holds_discovered"
+
+
+# ---------------------------------------------------------------- pushes
+
+class Pushgateway(Pusher):
+    """Captures each push, and keeps what a Pushgateway would serve: a replacing push (PUT) makes a
+    group's metrics exactly the pushed ones, an adding push (POST) replaces only the families it pushes."""
+
+    def __init__(self):
+        super().__init__(url=None)
+        self.pushes: list[tuple[dict, bool, dict]] = []
+        self.groups: dict[tuple, dict[str, dict]] = {}
+
+    def push(self, registry, job, grouping, *, replace):
+        families = {family.name: {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
+                                  for sample in family.samples} for family in registry.collect()}
+        self.pushes.append((dict(grouping), replace, families))
+        key = (job, *sorted(grouping.items()))
+        self.groups[key] = {**({} if replace else self.groups.get(key, {})), **families}
+
+    def served(self, grouping: dict, metric: str) -> dict[tuple, float]:
+        """metric's samples the gateway serves for `grouping`: labels -> value."""
+        family = self.groups.get(("veritas_sync", *sorted(grouping.items())), {})
+        return {labels: value for samples in family.values() for (name, labels), value in samples.items()
+                if name == metric}
+
+
+METRIC = "nautobot_production_"
+LOCATION = "dcim.location"
+
+
+def location_report(failures=(), pending=()) -> GroupReport:
+    return GroupReport("locations", "run", dry_run=False,
+                       models=[ModelReport(LOCATION, 3, 3, created=2 - len(failures), failed=len(failures),
+                                           unchanged=1)],
+                       failures=list(failures), pending=list(pending))
+
+
+def test_a_group_push_replaces_its_figures_and_the_run_push_adds():
+    gateway = Pushgateway()
+    metrics = RunMetrics(gateway, FULL, whole_run=True)
+    metrics.record_request("production", "dcim/locations", 200, 0.2)
+    metrics.record_request("production", "dcim/locations", None, 1.5)  # an attempt with no answer
+    metrics.group_done(location_report(), last_success=datetime(2026, 1, 1, tzinfo=timezone.utc))
+    (group, group_replace, _), (run, run_replace, _) = gateway.pushes
+    assert (group, group_replace) == ({"mode": FULL, "group": "locations"}, True)
+    assert (run, run_replace) == ({"mode": FULL}, False)
+    requests_by_status = gateway.served(run, METRIC + "api_requests_total")
+    assert {dict(labels)["status"]: value for labels, value in requests_by_status.items()} == {"200": 1, "error": 1}
+    timed = gateway.served(run, METRIC + "api_request_duration_seconds_count")
+    assert {dict(labels)["status"] for labels in timed} == {"200", "error"}
+    objects = gateway.served(group, METRIC + "objects_processed_total")
+    assert objects[(("model_type", LOCATION), ("operation", "create"))] == 2
+    # a group that synced is not yet the run's outcome: that comes with the orphans step
+    assert gateway.served(run, METRIC + "sync_last_run_succeeded") == {}
+
+
+def test_a_group_that_raises_keeps_each_models_last_success_and_the_run_fails():
+    gateway = Pushgateway()
+    last_success = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    RunMetrics(gateway, FULL, whole_run=True).group_done(location_report(), last_success)
+    metrics = RunMetrics(gateway, FULL, whole_run=True)  # the next night's run
+    metrics.group_error("locations", last_success=None)  # e.g. the state database could not be read
+    group = {"mode": FULL, "group": "locations"}
+    assert [replace for grouping, replace, _ in gateway.pushes if grouping == group] == [True, False]
+    outcome = gateway.served(group, METRIC + "sync_group_outcome")
+    assert {dict(labels)["outcome"]: value for labels, value in outcome.items()} == \
+        {"succeeded": 0, "failed": 0, "error": 1}
+    assert gateway.served(group, METRIC + "model_last_success_timestamp_seconds") == \
+        {(("model_type", LOCATION),): last_success.timestamp()}
+    assert gateway.served({"mode": FULL}, METRIC + "sync_last_run_succeeded") == {(): 0}
+
+
+def test_failed_writes_push_the_failed_outcome_and_their_errors_and_keep_the_last_success():
+    gateway = Pushgateway()
+    RunMetrics(gateway, FULL, whole_run=True).push_run(succeeded=True)
+    [(_, stamped)] = gateway.served({"mode": FULL}, METRIC + "sync_last_success_timestamp_seconds").items()
+    failures = [Failure(LOCATION, "id1", "a", "create", {"name": ["exists"], "parent": ["bad"]}),
+                Failure(LOCATION, "id2", "b", "create", "not written: its parent a failed")]
+    pending = [Pending(LOCATION, "id3", "c", "tenant", "not in VeritasBot", True)]
+    RunMetrics(gateway, FULL, whole_run=True).group_done(location_report(failures, pending), last_success=None)
+    group = {"mode": FULL, "group": "locations"}
+    outcome = gateway.served(group, METRIC + "sync_group_outcome")
+    assert outcome[(("outcome", "failed"),)] == 1
+    validation = gateway.served(group, METRIC + "validation_errors_total")
+    assert {dict(labels)["error_type"]: value for labels, value in validation.items()} == \
+        {"name": 1, "parent": 1, "parent_failed": 1}
+    assert gateway.served(group, METRIC + "relationship_errors_total") == \
+        {(("model_type", LOCATION), ("relationship", "tenant")): 1}
+    run = {"mode": FULL}
+    assert gateway.served(run, METRIC + "sync_last_run_succeeded") == {(): 0}
+    assert gateway.served(run, METRIC + "sync_last_success_timestamp_seconds") == {(): stamped}
+
+
+def test_a_partial_run_pushes_apart_and_never_a_full_syncs_outcome():
+    gateway = Pushgateway()
+    metrics = RunMetrics(gateway, PARTIAL, whole_run=False)
+    metrics.group_done(location_report(), last_success=None)
+    metrics.push_run(succeeded=True)
+    assert {tuple(sorted(grouping.items())) for grouping, _, _ in gateway.pushes} == \
+        {(("group", "locations"), ("mode", PARTIAL)), (("mode", PARTIAL),)}
+    assert not any(METRIC + "sync_last_run_succeeded" in families for _, _, families in gateway.pushes)
+
+
+def test_a_step_that_fails_before_syncing_pushes_its_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A bad policy file fails the engine before any request: the run still says it failed."""
+    gateway = Pushgateway()
+    monkeypatch.setattr(Pusher, "push", lambda self, *args, **kwargs: gateway.push(*args, **kwargs))
+    instance = NautobotResource(url=f"http://127.0.0.1:{closed_port()}", token="x", retries=0)
+    result = materialize([*group_assets, orphans],
+                         resources={"sync": SyncResource(production=instance, veritas=instance,
+                                                         state_db_url=f"sqlite:///{tmp_path / 'state.db'}",
+                                                         policy_file=str(tmp_path / "missing.yaml"))},
+                         instance=DagsterInstance.ephemeral(), raise_on_error=False)
+    assert not result.success
+    outcome = gateway.served({"mode": FULL, "group": "foundation"}, METRIC + "sync_group_outcome")
+    assert outcome[(("outcome", "error"),)] == 1
+    assert gateway.served({"mode": FULL}, METRIC + "sync_last_run_succeeded") == {(): 0}
 
 
 # ---------------------------------------------------------------- veritas-sync when it cannot start
