@@ -20,9 +20,13 @@ import traceback
 
 import requests
 from dagster import AssetCheckKey, AssetCheckSeverity, AssetKey, DagsterInstance
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from .assets import ORPHANS_ASSET, WRITE_FAILURES_CHECK
+from .engine.policy import PolicyError, load_policy_file
 from .engine.registry import GROUPS, group_dependencies
+from .engine.state import StateStore
 from .jobs import dry_run_config
 from .metadata import COUNTERS, Key
 
@@ -52,6 +56,47 @@ def _connection_problem(error: Exception) -> str:
     return "cannot connect"
 
 
+def preflight(prefixes: dict[str, str], verify_tls: bool) -> None:
+    """What a run needs, checked before it starts: the local settings first, then both instances."""
+    check_settings()
+    check_instances(prefixes, verify_tls)
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split())  # a YAML error spans lines
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def check_settings() -> None:
+    """DAGSTER_HOME, the policy file and the state database can be used; else one ConfigurationError line
+    naming the variable (without it, each would fail every group with a message naming none)."""
+    if not os.environ.get("DAGSTER_HOME"):
+        raise ConfigurationError("environment variable DAGSTER_HOME not set (the Dagster instance's folder, "
+                                 "holding dagster.yaml)")
+    policy_file = os.environ.get("VERITAS_POLICY_FILE")
+    if policy_file:
+        try:
+            load_policy_file(policy_file)
+        except PolicyError as error:
+            raise ConfigurationError(f"VERITAS_POLICY_FILE: {_one_line(error)}") from error
+    state_url = os.environ.get("VERITAS_STATE_DB_URL")
+    if state_url:
+        try:
+            shown = make_url(state_url).render_as_string(hide_password=True)
+        except ArgumentError as error:
+            raise ConfigurationError("VERITAS_STATE_DB_URL is not a database URL "
+                                     "(e.g. postgresql://user:password@host/veritas_state)") from error
+        try:
+            StateStore(state_url)  # connects, and upgrades the schema as the run would
+        except Exception as error:  # noqa: BLE001 - any driver's error: the operator gets its first line
+            raise ConfigurationError(f"state database {shown} (VERITAS_STATE_DB_URL): cannot use it: "
+                                     f"{_first_line(getattr(error, 'orig', None) or error)}") from error
+
+
 def check_instances(prefixes: dict[str, str], verify_tls: bool) -> None:
     """Each instance is configured, answers, and accepts its token; else one ConfigurationError line."""
     for name, prefix in prefixes.items():
@@ -65,13 +110,13 @@ def check_instances(prefixes: dict[str, str], verify_tls: bool) -> None:
                                     headers={"Authorization": f"Token {os.environ[token_var]}",
                                              "Accept": "application/json"})
         except (requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema,
-                requests.exceptions.InvalidURL):
-            raise ConfigurationError(f"{name} Nautobot: {url_var}={url!r} is not an http(s) URL") from None
-        except requests.exceptions.SSLError:
+                requests.exceptions.InvalidURL) as error:
+            raise ConfigurationError(f"{name} Nautobot: {url_var}={url!r} is not an http(s) URL") from error
+        except requests.exceptions.SSLError as error:
             raise ConfigurationError(f"{name} Nautobot at {url} ({url_var}): TLS certificate not accepted "
-                                     "(VERITAS_VERIFY_TLS=false skips the check)") from None
+                                     "(VERITAS_VERIFY_TLS=false skips the check)") from error
         except requests.RequestException as error:
-            raise ConfigurationError(f"{name} Nautobot at {url} ({url_var}): {_connection_problem(error)}") from None
+            raise ConfigurationError(f"{name} Nautobot at {url} ({url_var}): {_connection_problem(error)}") from error
         if response.status_code in (401, 403):
             raise ConfigurationError(f"{name} Nautobot at {url}: HTTP {response.status_code}, the token in "
                                      f"{token_var} was refused")
@@ -127,6 +172,15 @@ class Progress(logging.Handler):
         logger.removeHandler(self)
         logger.setLevel(self.saved[0])
         logger.propagate = self.saved[1]
+
+
+def run_instance(log_level: str) -> DagsterInstance:
+    """DAGSTER_HOME's instance, its runs' Python loggers at `log_level`: when a run starts, Dagster sets each
+    logger dagster.yaml's python_logs manages to its python_log_level, which would undo --log-level."""
+    home = DagsterInstance.get()
+    python_logs = {**(home.get_settings("python_logs") or {}), "python_log_level": log_level}
+    # local_temp with a folder loads that folder's dagster.yaml, as get() does, with the overrides on top.
+    return DagsterInstance.local_temp(home.root_directory, overrides={"python_logs": python_logs})
 
 
 # ---------------------------------------------------------------------------------------- outcome
@@ -223,6 +277,8 @@ def main(argv: list[str] | None = None) -> int:
         with Progress(sys.stderr, getattr(logging, args.log_level)):
             return run(args)
     except ConfigurationError as error:
+        if args.debug:
+            traceback.print_exc()
         print(f"veritas-sync: {error}", file=sys.stderr)
         return EXIT_CONFIGURATION
     except Exception as error:  # noqa: BLE001 - the operator gets one line; --debug the whole story
@@ -236,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
 def run(args) -> int:
     from .definitions import INSTANCE_ENV_PREFIXES, defs, sync_resource
 
-    check_instances(INSTANCE_ENV_PREFIXES, sync_resource.production.verify_tls)
+    preflight(INSTANCE_ENV_PREFIXES, sync_resource.production.verify_tls)
     groups = args.groups or list(GROUPS)
     # A whole run ends with the orphans report (and the opt-in prune); a selection of groups does not.
     selected = groups if args.groups else [*groups, ORPHANS_ASSET]
@@ -250,7 +306,7 @@ def run(args) -> int:
     run_config["loggers"] = {"console": {"config": {"log_level": "DEBUG" if args.debug else "CRITICAL"}}}
     log.info("veritas-sync %s: %s", "dry run" if args.dry_run else "run", ", ".join(groups))
     result = job.get_subset(asset_selection=assets, asset_check_selection=checks).execute_in_process(
-        instance=DagsterInstance.get(),
+        instance=run_instance(args.log_level),
         run_config=run_config,
         raise_on_error=False,
         tags={"veritas/trigger": "cli"},

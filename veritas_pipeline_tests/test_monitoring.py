@@ -14,9 +14,12 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 from dagster import DagsterInstance, materialize
@@ -233,7 +236,7 @@ def closed_port() -> int:
 
 def veritas_sync(env: dict, *args: str) -> subprocess.CompletedProcess:
     base = {key: value for key, value in os.environ.items()
-            if not key.startswith(("PRODUCTION_NAUTOBOT_", "VERITASBOT_"))}
+            if not key.startswith(("PRODUCTION_NAUTOBOT_", "VERITASBOT_", "VERITAS_STATE_DB_URL", "VERITAS_POLICY_FILE"))}
     return subprocess.run([sys.executable, "-m", "veritas_pipeline.cli", *args], env={**base, **env},
                           capture_output=True, text=True, timeout=120, cwd=REPO)
 
@@ -254,6 +257,71 @@ def test_a_refused_connection_is_one_line_naming_the_url():
     assert ran.stderr.strip().splitlines()[-1] == \
         f"veritas-sync: production Nautobot at {url} (PRODUCTION_NAUTOBOT_URL): connection refused"
     assert "Traceback" not in ran.stderr
+
+
+def test_debug_adds_the_traceback_of_a_configuration_error():
+    url = f"http://127.0.0.1:{closed_port()}"
+    ran = veritas_sync({"PRODUCTION_NAUTOBOT_URL": url, "PRODUCTION_NAUTOBOT_TOKEN": "x",
+                        "VERITASBOT_URL": url, "VERITASBOT_TOKEN": "x"}, "--debug")
+    assert ran.returncode == cli.EXIT_CONFIGURATION
+    assert "Traceback" in ran.stderr and "ConnectionError" in ran.stderr, ran.stderr
+    assert ran.stderr.strip().splitlines()[-1] == \
+        f"veritas-sync: production Nautobot at {url} (PRODUCTION_NAUTOBOT_URL): connection refused"
+
+
+class RefusingNautobot(BaseHTTPRequestHandler):
+    def do_GET(self):  # noqa: N802 - http.server's name
+        self.send_response(403 if "Token wrong" in self.headers.get("Authorization", "") else 401)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def refusing_nautobot() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), RefusingNautobot)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_refused_token_is_one_line_naming_its_variable(refusing_nautobot: str):
+    ran = veritas_sync({"PRODUCTION_NAUTOBOT_URL": refusing_nautobot, "PRODUCTION_NAUTOBOT_TOKEN": "x",
+                        "VERITASBOT_URL": refusing_nautobot, "VERITASBOT_TOKEN": "x"})
+    assert ran.returncode == cli.EXIT_CONFIGURATION
+    assert ran.stderr.strip().splitlines()[-1] == f"veritas-sync: production Nautobot at {refusing_nautobot}: " \
+                                                  "HTTP 401, the token in PRODUCTION_NAUTOBOT_TOKEN was refused"
+    assert "Traceback" not in ran.stderr
+
+
+@pytest.mark.parametrize("content, problem", [
+    (None, "cannot read it: [Errno 2] No such file or directory"),
+    ("discovery_tags: [", "cannot read it: while parsing"),
+    ("prune_limit: many\n", "prune_limit"),
+])
+def test_an_unusable_policy_file_is_one_line_naming_its_variable(tmp_path: Path, content, problem):
+    policy = tmp_path / "policy.yaml"
+    if content is not None:
+        policy.write_text(content)
+    ran = veritas_sync({"VERITAS_POLICY_FILE": str(policy)})
+    assert ran.returncode == cli.EXIT_CONFIGURATION
+    [line] = ran.stderr.strip().splitlines()
+    assert line.startswith(f"veritas-sync: VERITAS_POLICY_FILE: policy file {policy}: ") and problem in line, line
+
+
+def test_an_unusable_state_database_is_one_line_naming_its_variable_not_its_password():
+    port = closed_port()
+    ran = veritas_sync({"VERITAS_STATE_DB_URL": f"postgresql://veritas:secret@127.0.0.1:{port}/veritas_state"})
+    assert ran.returncode == cli.EXIT_CONFIGURATION
+    [line] = ran.stderr.strip().splitlines()
+    assert line.startswith(f"veritas-sync: state database postgresql://veritas:***@127.0.0.1:{port}/veritas_state "
+                           "(VERITAS_STATE_DB_URL): cannot use it: ") and "Connection refused" in line, line
+    assert "secret" not in ran.stderr
+    ran = veritas_sync({"VERITAS_STATE_DB_URL": "not a url"})
+    assert (ran.returncode, ran.stderr.strip().splitlines()[-1].split(" (")[0]) == \
+        (cli.EXIT_CONFIGURATION, "veritas-sync: VERITAS_STATE_DB_URL is not a database URL")
 
 
 def test_a_group_that_cannot_connect_fails_and_its_downstream_is_skipped(tmp_path: Path):
@@ -294,3 +362,26 @@ def test_progress_prints_engine_lines_and_is_never_silent_for_long(monkeypatch: 
     assert not any("not shown" in line for line in lines)
     beats = [line for line in lines if "still running" in line]
     assert len(beats) >= 2 and all(line.endswith("last: group foundation: started") for line in beats)
+
+
+def test_the_log_level_chosen_holds_inside_a_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Dagster sets the managed loggers to dagster.yaml's python_log_level (INFO) when a run starts; the
+    CLI's instance carries --log-level instead, so DEBUG lines still print during the run."""
+    from dagster import asset
+
+    (tmp_path / "dagster.yaml").write_text((REPO / "dagster.yaml").read_text())
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+
+    @asset
+    def probe() -> None:
+        logging.getLogger("veritas_pipeline.engine.probe").debug("a read, at DEBUG")
+
+    def printed(instance) -> str:
+        stream = io.StringIO()
+        with cli.Progress(stream, logging.DEBUG):
+            assert materialize([probe], instance=instance).success
+        return stream.getvalue()
+
+    assert "a read, at DEBUG" not in printed(DagsterInstance.get())  # what the CLI did before
+    assert "a read, at DEBUG" in printed(cli.run_instance("DEBUG"))
+    assert cli.run_instance("DEBUG").managed_python_loggers == ["veritas_pipeline"]
