@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+import requests
 from dagster import AssetKey, DagsterRunStatus
+from prometheus_client.parser import text_string_to_metric_families
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage
 
 from veritas_pipeline.engine.registry import GROUPS, MODELS, NOT_SYNCED_FIELDS, SYNCED_MODELS, Kind
@@ -345,8 +347,17 @@ def test_a_malformed_object_fails_alone_the_run_is_red_and_a_rerun_retries_exact
     # Production data that predates a validator: written past the API, as old data would be.
     production_sql(f"UPDATE dcim_rack SET u_height = 1000 WHERE id = '{bad['id']}'")
 
-    result = synced.sync(groups=["physical_infrastructure"])
+    pushgateway = synced.stack.env["VERITAS_PUSHGATEWAY_URL"]
+    result = synced.sync(groups=["physical_infrastructure"], pushgateway_url=pushgateway)
     assert not result.success, "a run with a failed object must not be green"
+    # Its metrics: a run of one group is partial, and its refused write is a validation error by field.
+    pushed = {(sample.name, frozenset(sample.labels.items()) - {("instance", "")}): sample.value
+              for family in text_string_to_metric_families(requests.get(f"{pushgateway}/metrics", timeout=10).text)
+              for sample in family.samples}
+    group = {("job", "veritas_sync"), ("mode", "partial"), ("group", "physical_infrastructure")}
+    assert pushed[("nautobot_production_validation_errors_total",
+                   frozenset({*group, ("model_type", "dcim.rack"), ("error_type", "u_height")}))] == 1
+    assert pushed[("nautobot_production_sync_group_outcome", frozenset({*group, ("outcome", "failed")}))] == 1
     [evaluation] = [e for e in result.get_asset_check_evaluations()
                     if e.asset_check_key.asset_key.path == ["physical_infrastructure"]]
     assert not evaluation.passed
