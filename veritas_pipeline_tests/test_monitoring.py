@@ -26,7 +26,7 @@ from dagster import DagsterInstance, materialize
 
 from veritas_pipeline import cli
 from veritas_pipeline.assets import group_assets, orphans
-from veritas_pipeline.engine.client import endpoint_of
+from veritas_pipeline.engine.client import ClientSettings, NautobotClient, NautobotUnavailable, endpoint_of
 from veritas_pipeline.engine.planner import Conflict, Failure, Pending
 from veritas_pipeline.engine.sync import GroupReport, ModelReport
 from veritas_pipeline.metrics import FULL, PARTIAL, Pusher, RunMetrics, conflict_type, error_types
@@ -208,6 +208,19 @@ def test_a_partial_run_pushes_apart_and_never_a_full_syncs_outcome():
     assert {tuple(sorted(grouping.items())) for grouping, _, _ in gateway.pushes} == \
         {(("group", "locations"), ("mode", PARTIAL)), (("mode", PARTIAL),)}
     assert not any(METRIC + "sync_last_run_succeeded" in families for _, _, families in gateway.pushes)
+
+
+def test_every_attempt_that_gets_no_answer_is_recorded_as_an_error():
+    client = NautobotClient(ClientSettings(url=f"http://127.0.0.1:{closed_port()}", token="x", retries=1,
+                                           backoff=0.01), read_only=True, name="production")
+    gateway = Pushgateway()
+    metrics = RunMetrics(gateway, FULL, whole_run=True)
+    metrics.observe(client)
+    with pytest.raises(NautobotUnavailable, match="connection refused"):
+        client.list("dcim/locations")
+    metrics.push_run(succeeded=None)
+    assert gateway.served({"mode": FULL}, METRIC + "api_requests_total") == \
+        {(("endpoint", "dcim/locations"), ("nautobot", "production"), ("status", "error")): 2}  # both attempts
 
 
 def test_a_step_that_fails_before_syncing_pushes_its_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
