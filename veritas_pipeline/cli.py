@@ -31,6 +31,7 @@ from .jobs import dry_run_config
 from .metadata import COUNTERS, Key
 
 SUMMARY_COUNTERS = COUNTERS[2:]  # in_production is shown on its own; in_veritas is not shown
+SECONDS_COLUMN = "seconds"  # the summary's own column (the phases' seconds added up), not a metadata key
 EXIT_FAILED, EXIT_CONFIGURATION = 1, 2
 HEARTBEAT_SECONDS = 10.0
 # Engine errors whose message already says, in one line, which instance, endpoint or model failed and why.
@@ -231,7 +232,7 @@ def group_outcomes(result, groups: list[str]) -> dict[str, tuple[str, str]]:
 
 def print_summary(result, groups: list[str], dry_run: bool, with_orphans: bool) -> None:
     counters = (Key.PLANNED_CREATES, Key.PLANNED_UPDATES, *SUMMARY_COUNTERS[2:]) if dry_run else SUMMARY_COUNTERS
-    columns = ("in_production", *counters, "seconds")
+    columns = (Key.IN_PRODUCTION, *counters, SECONDS_COLUMN)
     print(f"\nveritas-sync {'dry run' if dry_run else 'run'} {result.run_id}")
     print(f"{'group':<24}" + "".join(f"{name.replace('planned_', 'would '):>14}" for name in columns))
     totals = dict.fromkeys(columns, 0.0)
@@ -241,7 +242,7 @@ def print_summary(result, groups: list[str], dry_run: bool, with_orphans: bool) 
             print(f"{group:<24}  {status}: {detail}")
             continue
         metadata = {key: value.value for key, value in materializations[-1].metadata.items()}
-        metadata["seconds"] = sum(metadata.get(key, 0) for key in Key.SECONDS.values())
+        metadata[SECONDS_COLUMN] = sum(metadata.get(key, 0) for key in Key.SECONDS.values())
         for name in columns:
             totals[name] += metadata.get(name, 0)
         print(f"{group:<24}" + "".join(f"{metadata.get(name, 0):>14.4g}" for name in columns))
