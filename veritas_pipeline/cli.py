@@ -2,8 +2,9 @@
 
 The run is recorded in the Dagster instance (DAGSTER_HOME), so it shows in the UI like any other.
 Progress goes to stderr while it runs (a line per model and per group, and a line at least every 10 s);
-the summary to stdout. A configuration or connection problem is one line naming the instance, the
-variable or URL and the status, with exit status 2; --debug adds tracebacks and Dagster's event log.
+the summary to stdout. A configuration or connection problem (DAGSTER_HOME, the policy file, the state
+database, either Nautobot) is one line naming the variable, the instance or URL and the status, with exit
+status 2; --debug adds tracebacks and Dagster's event log.
 Like every writing run, it waits for the VeritasBot's writer slot while another run writes, and says so.
 """
 
