@@ -63,7 +63,7 @@ def run_metrics(context, sync: SyncResource) -> RunMetrics:
     configs = [(op or {}).get("config") or {} for op in ((context.run.run_config or {}).get("ops") or {}).values()]
     steps = context.run.step_keys_to_execute
     steps = steps if steps is not None else [node.name for node in context.job_def.nodes]
-    whole_run = ORPHANS_ASSET in steps
+    whole_run = {*GROUPS, ORPHANS_ASSET} <= set(steps)  # the orphans step alone is not a full sync
     if any(config.get("dry_run") for config in configs):
         mode = None
     elif any(config.get("changed_ids") is not None or config.get("whole_models") for config in configs):

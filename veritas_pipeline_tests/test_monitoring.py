@@ -228,15 +228,23 @@ def test_a_step_that_fails_before_syncing_pushes_its_error(tmp_path: Path, monke
     gateway = Pushgateway()
     monkeypatch.setattr(Pusher, "push", lambda self, *args, **kwargs: gateway.push(*args, **kwargs))
     instance = NautobotResource(url=f"http://127.0.0.1:{closed_port()}", token="x", retries=0)
-    result = materialize([*group_assets, orphans],
-                         resources={"sync": SyncResource(production=instance, veritas=instance,
-                                                         state_db_url=f"sqlite:///{tmp_path / 'state.db'}",
-                                                         policy_file=str(tmp_path / "missing.yaml"))},
-                         instance=DagsterInstance.ephemeral(), raise_on_error=False)
+    resources = {"sync": SyncResource(production=instance, veritas=instance,
+                                      state_db_url=f"sqlite:///{tmp_path / 'state.db'}",
+                                      policy_file=str(tmp_path / "missing.yaml"))}
+    result = materialize([*group_assets, orphans], resources=resources, instance=DagsterInstance.ephemeral(),
+                         raise_on_error=False)
     assert not result.success
     outcome = gateway.served({"mode": FULL, "group": "foundation"}, METRIC + "sync_group_outcome")
     assert outcome[(("outcome", "error"),)] == 1
     assert gateway.served({"mode": FULL}, METRIC + "sync_last_run_succeeded") == {(): 0}
+
+    # The same step materialized on its own (as from the UI), or the orphans step alone: partial runs.
+    for selection, group in ((["foundation"], "foundation"), (["orphans"], "orphans")):
+        gateway.pushes.clear()
+        materialize([*group_assets, orphans], selection=selection, resources=resources,
+                    instance=DagsterInstance.ephemeral(), raise_on_error=False)
+        assert {grouping["mode"] for grouping, _, _ in gateway.pushes} == {PARTIAL}, selection
+        assert not any(METRIC + "sync_last_run_succeeded" in families for _, _, families in gateway.pushes)
 
 
 # ---------------------------------------------------------------- veritas-sync when it cannot start
