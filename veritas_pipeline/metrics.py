@@ -16,7 +16,7 @@ failure never erases it. Grouping keys (one Pushgateway group each):
 materialization, `veritas-sync --groups`) or `incremental` (the change sensor's runs), so a small run never
 hides what the last full run did. Dry runs push nothing. Freshness is derived by Prometheus (a recording rule, see
 monitoring/rules.yml) from the last-success timestamps, so it keeps growing between runs.
-Plain Python: the Dagster layer calls it; the engine's clients report each HTTP response to it.
+Plain Python: the Dagster layer calls it; the engine's clients report each attempt of a request to it, answered or not.
 """
 
 from __future__ import annotations
