@@ -257,7 +257,8 @@ def closed_port() -> int:
 
 def veritas_sync(env: dict, *args: str) -> subprocess.CompletedProcess:
     base = {key: value for key, value in os.environ.items()
-            if not key.startswith(("PRODUCTION_NAUTOBOT_", "VERITASBOT_", "VERITAS_STATE_DB_URL", "VERITAS_POLICY_FILE"))}
+            if not key.startswith(("PRODUCTION_NAUTOBOT_", "VERITASBOT_", "VERITAS_STATE_DB_URL",
+                                   "VERITAS_POLICY_FILE"))}
     return subprocess.run([sys.executable, "-m", "veritas_pipeline.cli", *args], env={**base, **env},
                           capture_output=True, text=True, timeout=120, cwd=REPO)
 
