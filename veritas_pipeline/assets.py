@@ -29,7 +29,7 @@ from pydantic import Field
 from .engine.changes import GroupScope
 from .engine.registry import GROUPS, group_dependencies, models_of_group
 from .metadata import Key, failure_table, group_metadata, orphan_metadata
-from .metrics import FULL, INCREMENTAL, RunMetrics
+from .metrics import FULL, INCREMENTAL, PARTIAL, RunMetrics
 from .resources import SyncResource
 
 SYNC_ASSET_GROUP = "veritas_sync"
@@ -62,18 +62,20 @@ class GroupSyncConfig(Config):
 
 
 def run_metrics(context, sync: SyncResource) -> RunMetrics:
-    """The run's metrics: its mode from the run config (a dry run pushes nothing), and whether it is a
-    whole run (every group and the orphans step), the only kind whose outcome is a full sync's."""
+    """The run's metrics: a dry run pushes nothing; a run of the change sensor is incremental; else a
+    whole run (every group and the orphans step) is full, the only kind whose outcome is a full sync's,
+    and a run of some groups is partial, so that it never replaces the last full sync's figures."""
     configs = [(op or {}).get("config") or {} for op in ((context.run.run_config or {}).get("ops") or {}).values()]
+    steps = context.run.step_keys_to_execute
+    steps = steps if steps is not None else [node.name for node in context.job_def.nodes]
+    whole_run = {*GROUPS, ORPHANS_ASSET} <= set(steps)  # the orphans step alone is not a full sync
     if any(config.get("dry_run") for config in configs):
         mode = None
     elif any(config.get("changed_ids") is not None or config.get("whole_models") for config in configs):
         mode = INCREMENTAL
     else:
-        mode = FULL
-    steps = context.run.step_keys_to_execute
-    steps = steps if steps is not None else [node.name for node in context.job_def.nodes]
-    return sync.metrics(context.run.run_id, mode, ORPHANS_ASSET in steps)
+        mode = FULL if whole_run else PARTIAL
+    return sync.metrics(context.run.run_id, mode, whole_run)
 
 
 def _description(group: str) -> str:
@@ -96,11 +98,14 @@ def build_group_asset(group: str):
         metadata={"models": [spec.label for spec in models_of_group(group)]},
     )
     def _sync_group(context: AssetExecutionContext, config: GroupSyncConfig, sync: SyncResource) -> MaterializeResult:
-        if not config.dry_run:
-            sync.hold_writer_slot(context.run.run_id)
+        # The metrics come first: whatever fails after this (the writer slot, an unreachable state
+        # database, a bad policy file, the sync itself) is pushed as the group's error outcome.
         metrics = run_metrics(context, sync)
-        engine = sync.engine(context.run.run_id, incremental=config.incremental)
+        engine = None
         try:
+            if not config.dry_run:
+                sync.hold_writer_slot(context.run.run_id)
+            engine = sync.engine(context.run.run_id, incremental=config.incremental)
             report = engine.sync_group(group, dry_run=config.dry_run, production_ids=config.production_ids(group))
         except Exception:
             metrics.group_error(group, _last_success(engine, group))
@@ -125,7 +130,13 @@ def build_group_asset(group: str):
 
 
 def _last_success(engine, group: str):
-    return engine.state.last_successful_run(group) if engine.state else None
+    """The group's last success in the state database; None without an engine (it could not be built)."""
+    if engine is None or not engine.state:
+        return None
+    try:
+        return engine.state.last_successful_run(group)
+    except Exception:  # noqa: BLE001 - the state database failing must not hide the error being reported
+        return None
 
 
 group_assets = [build_group_asset(group) for group in GROUPS]
@@ -147,10 +158,10 @@ class OrphansConfig(Config):
     kinds={"nautobot", "python"},
 )
 def orphans(context: AssetExecutionContext, config: OrphansConfig, sync: SyncResource) -> MaterializeResult:
-    if not config.dry_run:
-        sync.hold_writer_slot(context.run.run_id)
-    metrics = run_metrics(context, sync)
+    metrics = run_metrics(context, sync)  # first, so that a failing slot or engine still pushes the failure
     try:
+        if not config.dry_run:
+            sync.hold_writer_slot(context.run.run_id)
         report = sync.engine(context.run.run_id).prune_orphans(dry_run=config.dry_run)
     except Exception:
         metrics.push_run(succeeded=False)

@@ -2,8 +2,9 @@
 
 The run is recorded in the Dagster instance (DAGSTER_HOME), so it shows in the UI like any other.
 Progress goes to stderr while it runs (a line per model and per group, and a line at least every 10 s);
-the summary to stdout. A configuration or connection problem is one line naming the instance, the
-variable or URL and the status, with exit status 2; --debug adds tracebacks and Dagster's event log.
+the summary to stdout. A configuration or connection problem (DAGSTER_HOME, the policy file, the state
+database, either Nautobot) is one line naming the variable, the instance or URL and the status, with exit
+status 2; --debug adds tracebacks and Dagster's event log.
 Like every writing run, it waits for the VeritasBot's writer slot while another run writes, and says so.
 Interrupted (SIGINT, SIGTERM), it marks its run FAILURE, releases the writer slot and exits with 128 + the
 signal's number. Before it starts, it marks failed any run of an earlier veritas-sync left STARTED by a
@@ -26,15 +27,20 @@ import uuid
 
 import requests
 from dagster import AssetCheckKey, AssetCheckSeverity, AssetKey, DagsterInstance
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from .assets import ORPHANS_ASSET, SYNC_CHECKS, WRITE_FAILURES_CHECK
 from .crashed_runs import fail_runs_of_dead_processes
+from .engine.policy import PolicyError, load_policy_file
 from .engine.run_process import this_process
 from .engine.registry import GROUPS, group_dependencies
+from .engine.state import StateStore
 from .jobs import dry_run_config
 from .metadata import COUNTERS, Key
 
 SUMMARY_COUNTERS = COUNTERS[2:]  # in_production is shown on its own; in_veritas is not shown
+SECONDS_COLUMN = "seconds"  # the summary's own column (the phases' seconds added up), not a metadata key
 EXIT_FAILED, EXIT_CONFIGURATION = 1, 2
 HEARTBEAT_SECONDS = 10.0
 # Engine errors whose message already says, in one line, which instance, endpoint or model failed and why.
@@ -71,6 +77,47 @@ def _connection_problem(error: Exception) -> str:
     return "cannot connect"
 
 
+def preflight(prefixes: dict[str, str], verify_tls: bool) -> None:
+    """What a run needs, checked before it starts: the local settings first, then both instances."""
+    check_settings()
+    check_instances(prefixes, verify_tls)
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split())  # a YAML error spans lines
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def check_settings() -> None:
+    """DAGSTER_HOME, the policy file and the state database can be used; else one ConfigurationError line
+    naming the variable (without it, each would fail every group with a message naming none)."""
+    if not os.environ.get("DAGSTER_HOME"):
+        raise ConfigurationError("environment variable DAGSTER_HOME not set (the Dagster instance's folder, "
+                                 "holding dagster.yaml)")
+    policy_file = os.environ.get("VERITAS_POLICY_FILE")
+    if policy_file:
+        try:
+            load_policy_file(policy_file)
+        except PolicyError as error:
+            raise ConfigurationError(f"VERITAS_POLICY_FILE: {_one_line(error)}") from error
+    state_url = os.environ.get("VERITAS_STATE_DB_URL")
+    if state_url:
+        try:
+            shown = make_url(state_url).render_as_string(hide_password=True)
+        except ArgumentError as error:
+            raise ConfigurationError("VERITAS_STATE_DB_URL is not a database URL "
+                                     "(e.g. postgresql://user:password@host/veritas_state)") from error
+        try:
+            StateStore(state_url)  # connects, and upgrades the schema as the run would
+        except Exception as error:  # noqa: BLE001 - any driver's error: the operator gets its first line
+            raise ConfigurationError(f"state database {shown} (VERITAS_STATE_DB_URL): cannot use it: "
+                                     f"{_first_line(getattr(error, 'orig', None) or error)}") from error
+
+
 def check_instances(prefixes: dict[str, str], verify_tls: bool) -> None:
     """Each instance is configured, answers, and accepts its token; else one ConfigurationError line."""
     for name, prefix in prefixes.items():
@@ -84,13 +131,13 @@ def check_instances(prefixes: dict[str, str], verify_tls: bool) -> None:
                                     headers={"Authorization": f"Token {os.environ[token_var]}",
                                              "Accept": "application/json"})
         except (requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema,
-                requests.exceptions.InvalidURL):
-            raise ConfigurationError(f"{name} Nautobot: {url_var}={url!r} is not an http(s) URL") from None
-        except requests.exceptions.SSLError:
+                requests.exceptions.InvalidURL) as error:
+            raise ConfigurationError(f"{name} Nautobot: {url_var}={url!r} is not an http(s) URL") from error
+        except requests.exceptions.SSLError as error:
             raise ConfigurationError(f"{name} Nautobot at {url} ({url_var}): TLS certificate not accepted "
-                                     "(VERITAS_VERIFY_TLS=false skips the check)") from None
+                                     "(VERITAS_VERIFY_TLS=false skips the check)") from error
         except requests.RequestException as error:
-            raise ConfigurationError(f"{name} Nautobot at {url} ({url_var}): {_connection_problem(error)}") from None
+            raise ConfigurationError(f"{name} Nautobot at {url} ({url_var}): {_connection_problem(error)}") from error
         if response.status_code in (401, 403):
             raise ConfigurationError(f"{name} Nautobot at {url}: HTTP {response.status_code}, the token in "
                                      f"{token_var} was refused")
@@ -148,6 +195,15 @@ class Progress(logging.Handler):
         logger.propagate = self.saved[1]
 
 
+def run_instance(log_level: str) -> DagsterInstance:
+    """DAGSTER_HOME's instance, its runs' Python loggers at `log_level`: when a run starts, Dagster sets each
+    logger dagster.yaml's python_logs manages to its python_log_level, which would undo --log-level."""
+    home = DagsterInstance.get()
+    python_logs = {**(home.get_settings("python_logs") or {}), "python_log_level": log_level}
+    # local_temp with a folder loads that folder's dagster.yaml, as get() does, with the overrides on top.
+    return DagsterInstance.local_temp(home.root_directory, overrides={"python_logs": python_logs})
+
+
 # ---------------------------------------------------------------------------------------- outcome
 
 def one_line(error) -> str:
@@ -197,7 +253,7 @@ def group_outcomes(result, groups: list[str]) -> dict[str, tuple[str, str]]:
 
 def print_summary(result, groups: list[str], dry_run: bool, with_orphans: bool) -> None:
     counters = (Key.PLANNED_CREATES, Key.PLANNED_UPDATES, *SUMMARY_COUNTERS[2:]) if dry_run else SUMMARY_COUNTERS
-    columns = ("in_production", *counters, "seconds")
+    columns = (Key.IN_PRODUCTION, *counters, SECONDS_COLUMN)
     print(f"\nveritas-sync {'dry run' if dry_run else 'run'} {result.run_id}")
     print(f"{'group':<24}" + "".join(f"{name.replace('planned_', 'would '):>14}" for name in columns))
     totals = dict.fromkeys(columns, 0.0)
@@ -207,7 +263,7 @@ def print_summary(result, groups: list[str], dry_run: bool, with_orphans: bool) 
             print(f"{group:<24}  {status}: {detail}")
             continue
         metadata = {key: value.value for key, value in materializations[-1].metadata.items()}
-        metadata["seconds"] = sum(metadata.get(key, 0) for key in Key.SECONDS.values())
+        metadata[SECONDS_COLUMN] = sum(metadata.get(key, 0) for key in Key.SECONDS.values())
         for name in columns:
             totals[name] += metadata.get(name, 0)
         print(f"{group:<24}" + "".join(f"{metadata.get(name, 0):>14.4g}" for name in columns))
@@ -291,6 +347,8 @@ def main(argv: list[str] | None = None) -> int:
         print("veritas-sync: interrupted before its run started", file=sys.stderr)
         return 128 + signal.SIGINT
     except ConfigurationError as error:
+        if args.debug:
+            traceback.print_exc()
         print(f"veritas-sync: {error}", file=sys.stderr)
         return EXIT_CONFIGURATION
     except Exception as error:  # noqa: BLE001 - the operator gets one line; --debug the whole story
@@ -304,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
 def run(args) -> int:
     from .definitions import INSTANCE_ENV_PREFIXES, defs, sync_resource
 
-    check_instances(INSTANCE_ENV_PREFIXES, sync_resource.production.verify_tls)
+    preflight(INSTANCE_ENV_PREFIXES, sync_resource.production.verify_tls)
     groups = args.groups or list(GROUPS)
     # A whole run ends with the orphans report (and the opt-in prune); a selection of groups does not.
     selected = groups if args.groups else [*groups, ORPHANS_ASSET]
@@ -317,7 +375,7 @@ def run(args) -> int:
     run_config = dry_run_config(selected) if args.dry_run else {}
     # Dagster's console event log only with --debug: progress and failures are printed here, in brief.
     run_config["loggers"] = {"console": {"config": {"log_level": "DEBUG" if args.debug else "CRITICAL"}}}
-    instance = DagsterInstance.get()
+    instance = run_instance(args.log_level)
     close_runs_of_dead_processes(instance)
     run_id = str(uuid.uuid4())
     log.info("veritas-sync %s %s: %s", "dry run" if args.dry_run else "run", run_id, ", ".join(groups))

@@ -26,6 +26,15 @@ class Key:
 
     DRY_RUN = "dry_run"
     INCREMENTAL = "incremental"
+    # Per-model counters (COUNTERS), also summed per group; FAILED and ORPHANS below are counters too
+    IN_PRODUCTION = "in_production"
+    IN_VERITAS = "in_veritas"
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+    ADOPTED = "adopted"
+    PENDING = "pending"
+    CONFLICTS = "conflicts"
     MODELS = "models"
     PLANNED_CREATES = "planned_creates"
     PLANNED_UPDATES = "planned_updates"
@@ -58,8 +67,8 @@ class Key:
 
 
 # Per-model counters of a group, in the order the UI and the CLI show them.
-COUNTERS = ("in_production", "in_veritas", "created", "updated", "unchanged", "adopted", "pending", "failed",
-            "conflicts", "orphans")
+COUNTERS = (Key.IN_PRODUCTION, Key.IN_VERITAS, Key.CREATED, Key.UPDATED, Key.UNCHANGED, Key.ADOPTED, Key.PENDING,
+            Key.FAILED, Key.CONFLICTS, Key.ORPHANS)
 
 
 @dataclass(frozen=True)

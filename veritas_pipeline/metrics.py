@@ -12,10 +12,11 @@ failure never erases it. Grouping keys (one Pushgateway group each):
   relationship errors, conflicts, the group's outcome and last success per model);
 - `{job="veritas_quality", group}`: the coverage check's share per model.
 
-`mode` is `full` or `incremental` (the change sensor's runs), so a small incremental run never hides what
-the last full run did. Dry runs push nothing. Freshness is derived by Prometheus (a recording rule, see
+`mode` is `full` (a whole run: every group and the orphans step), `partial` (some groups: a UI
+materialization, `veritas-sync --groups`) or `incremental` (the change sensor's runs), so a small run never
+hides what the last full run did. Dry runs push nothing. Freshness is derived by Prometheus (a recording rule, see
 monitoring/rules.yml) from the last-success timestamps, so it keeps growing between runs.
-Plain Python: the Dagster layer calls it; the engine's clients report each HTTP response to it.
+Plain Python: the Dagster layer calls it; the engine's clients report each attempt of a request to it, answered or not.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ log = logging.getLogger(__name__)
 PREFIX = "nautobot_production"
 SYNC_JOB = "veritas_sync"
 QUALITY_JOB = "veritas_quality"
-FULL, INCREMENTAL = "full", "incremental"
+FULL, PARTIAL, INCREMENTAL = "full", "partial", "incremental"
 # Model report counter -> `operation` label (the RFC's create, update, skip, delete; plus adopt and fail).
 OPERATIONS = {"created": "create", "updated": "update", "unchanged": "skip", "adopted": "adopt", "failed": "fail"}
 DELETE = "delete"
@@ -48,6 +49,7 @@ OUTCOMES = ("succeeded", "failed", "error")  # error: the step raised (no connec
 # A conflict is always settled for VeritasBot's value: the sync never overwrites what discovery owns.
 CONFLICT_RESOLUTION = "veritasbot_kept"
 REQUEST_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30)
+NO_ANSWER_STATUS = "error"  # `status` of an attempt that got no HTTP answer (refused, reset, timed out, TLS)
 
 
 # The planner's rule text (its start) -> `conflict_type`: why VeritasBot's value stands.
@@ -112,7 +114,7 @@ class RunMetrics:
         self.registry = CollectorRegistry()
         self.request_seconds = Histogram(
             f"{PREFIX}_api_request_duration_seconds", "Duration of the run's HTTP requests to Nautobot",
-            ["nautobot", "endpoint"], buckets=REQUEST_BUCKETS, registry=self.registry)
+            ["nautobot", "endpoint", "status"], buckets=REQUEST_BUCKETS, registry=self.registry)
         self.requests = Gauge(f"{PREFIX}_api_requests_total", "HTTP requests of the last run to Nautobot",
                               ["nautobot", "endpoint", "status"], registry=self.registry)
         self.duration = Gauge(f"{PREFIX}_sync_duration_seconds", "Wall time of the last run so far, or in all",
@@ -125,11 +127,12 @@ class RunMetrics:
                 self.observed.add(id(client))
                 client.observers.append(self.record_request)
 
-    def record_request(self, client: str, endpoint: str, status: int, seconds: float) -> None:
-        nautobot = client.lower()
+    def record_request(self, client: str, endpoint: str, status: int | None, seconds: float) -> None:
+        """One attempt of a request (each retry counts); `status` None: it got no answer."""
+        labels = (client.lower(), endpoint, NO_ANSWER_STATUS if status is None else str(status))
         with self.lock:
-            self.request_seconds.labels(nautobot, endpoint).observe(seconds)
-            self.requests.labels(nautobot, endpoint, str(status)).inc()
+            self.request_seconds.labels(*labels).observe(seconds)
+            self.requests.labels(*labels).inc()
 
     @property
     def grouping(self) -> dict[str, str]:
@@ -143,12 +146,16 @@ class RunMetrics:
         self.push_run(succeeded=None if report.succeeded else False)
 
     def group_error(self, group: str, last_success: datetime | None) -> None:
-        """A group's step raised: it wrote nothing it could report, and the run has failed."""
+        """A group's step raised: it has nothing to report, and the run has failed. Its outcome is added
+        to what the Pushgateway holds for the group, so each model's last success (and with it the
+        freshness alert) survives a group that raises every night; `last_success` is None when the state
+        database could not be read."""
         self._push_group(group, "error", None, last_success)
         self.push_run(succeeded=False)
 
     def _push_group(self, group: str, outcome: str, report: GroupReport | None,
                     last_success: datetime | None) -> None:
+        """A report replaces the group's last figures; an error (no report) only adds to them."""
         registry = CollectorRegistry()
         outcome_gauge = Gauge(f"{PREFIX}_sync_group_outcome", "The group's last run: 1 for its outcome",
                               ["outcome"], registry=registry)
@@ -163,7 +170,7 @@ class RunMetrics:
             success.set(last_success.timestamp())
         if report is not None:
             self._report_families(report, registry, last_success)
-        self.pusher.push(registry, SYNC_JOB, {**self.grouping, "group": group}, replace=True)
+        self.pusher.push(registry, SYNC_JOB, {**self.grouping, "group": group}, replace=report is not None)
 
     @staticmethod
     def _report_families(report: GroupReport, registry: CollectorRegistry, last_success: datetime | None) -> None:

@@ -76,7 +76,7 @@ def test_discovery_owned_field_is_kept_and_recorded_while_a_safe_field_is_update
     assert after["asn"] == before["asn"], "a discovery-owned field was overwritten"
 
     metadata = group_metadata(result, "locations")
-    [conflict] = [c for c in precedence.state.conflicts_of_run(metadata["sync_run_id"], "locations")
+    [conflict] = [c for c in precedence.state.conflicts_of_run(metadata[Key.SYNC_RUN_ID], "locations")
                   if c["object_id"] == veritas_id and c["field"] == "asn"]
     assert (conflict["production_value"], conflict["veritas_value"]) == (as_recorded(new_asn), as_recorded(before["asn"]))
     assert conflict["rule"].startswith("adopted")
@@ -182,8 +182,8 @@ def test_orphans_are_reported_and_pruned_only_when_allowed(precedence: Precedenc
         refused = run_sync(precedence.state_db, groups=["orphans"], prune_orphans=True)
     finally:
         production_sql(f"UPDATE dcim_location SET time_zone = '{time_zone}' WHERE id = '{location_id}'")
-    assert "production read" in group_metadata(refused, "orphans")["skipped"]
-    assert group_metadata(refused, "orphans")["deleted"] == 0
+    assert "production read" in group_metadata(refused, "orphans")[Key.SKIPPED]
+    assert group_metadata(refused, "orphans")[Key.DELETED] == 0
     assert exists("cloud/cloud-networks", child["id"])
 
     # Pruning on with a cap of 2: the child network, then its parent (children first); tenants wait. The
@@ -200,7 +200,7 @@ def test_orphans_are_reported_and_pruned_only_when_allowed(precedence: Precedenc
     counts_before = {endpoint: veritas.count(endpoint) for endpoint in ("dcim/locations", "circuits/circuits")}
     pruned = run_sync(precedence.state_db, groups=["orphans"], prune_orphans=True, prune_limit=100,
                       prune_max_fraction=1.0)
-    assert group_metadata(pruned, "orphans")["deleted"] == len(tenants)
+    assert group_metadata(pruned, "orphans")[Key.DELETED] == len(tenants)
     assert not any(exists("tenancy/tenants", t["id"]) for t in tenants)
     assert exists("tenancy/tenants", untagged["id"]) and exists("tenancy/tenants", discovered["id"])
     assert counts_before == {endpoint: veritas.count(endpoint) for endpoint in counts_before}

@@ -206,7 +206,7 @@ def test_a_production_rename_reaches_veritas_through_a_sensor_triggered_incremen
     assert result.success
     assert synced.stack.veritas.get(f"tenancy/tenants/{tenant['id']}")["name"] == new_name
     metadata = group_metadata(result, "organization")
-    assert metadata["incremental"] is True and metadata["updated"] == 1 and metadata["created"] == 0
+    assert metadata[Key.INCREMENTAL] is True and metadata[Key.UPDATED] == 1 and metadata[Key.CREATED] == 0
     # Only the changed object was read from production, by id: no whole model.
     reads = [path for path in production_requests_since(offset) if path.startswith(SYNCED_ENDPOINTS)]
     assert reads and all(f"id={tenant['id']}" in path for path in reads), reads
@@ -232,7 +232,7 @@ def test_a_production_deletion_is_reported_as_an_orphan(synced: Synced):
     result = execute(synced, request)
     assert result.success
     organization = group_metadata(result, "organization")
-    assert organization["orphans"] >= 1
+    assert organization[Key.ORPHANS] >= 1
     assert tenant_id in [row["veritasbot_id"] for row in table_rows(organization, Key.ORPHAN_TABLE)]
     assert tenant_id in [row["veritasbot_id"] for row in table_rows(group_metadata(result, ORPHANS_ASSET), Key.ORPHAN_TABLE)]
 

@@ -17,7 +17,9 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+import requests
 from dagster import AssetKey, DagsterRunStatus
+from prometheus_client.parser import text_string_to_metric_families
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage
 
 from veritas_pipeline.engine.registry import GROUPS, MODELS, NOT_SYNCED_FIELDS, SYNCED_MODELS, Kind
@@ -180,9 +182,9 @@ def test_the_audit_trail_and_the_conflicts_match_each_groups_materialization(syn
         written = [w for w in synced.state.writes_of_run(metadata["sync_run_id"]) if w["group_name"] == group]
         assert all(w["succeeded"] for w in written), group
         counted = {action: sum(1 for w in written if w["action"] == action) for action in ("create", "update")}
-        assert counted == {"create": metadata["created"], "update": metadata["updated"]}, group
-        conflicts = synced.state.conflicts_of_run(metadata["sync_run_id"], group)
-        assert len(conflicts) == metadata["conflicts"], group
+        assert counted == {"create": metadata[Key.CREATED], "update": metadata[Key.UPDATED]}, group
+        conflicts = synced.state.conflicts_of_run(metadata[Key.SYNC_RUN_ID], group)
+        assert len(conflicts) == metadata[Key.CONFLICTS], group
     assert total(synced.first_run, "created") == sum(
         1 for w in synced.state.writes_of_run(synced.first_run.run_id) if w["action"] == "create")
 
@@ -251,7 +253,7 @@ def test_second_run_writes_nothing(synced: SyncedStack):
     result = synced.sync()
     assert result.success
     assert total(result, "created") == 0 and total(result, "updated") == 0
-    run_id = group_metadata(result, "foundation")["sync_run_id"]
+    run_id = group_metadata(result, "foundation")[Key.SYNC_RUN_ID]
     assert synced.state.writes_of_run(run_id) == []
     assert synced.stack.veritas.count("extras/object-changes") == changes_before
 
@@ -298,7 +300,7 @@ def test_production_changes_reach_veritas_and_a_dry_run_predicts_them(synced: Sy
 
     real = synced.sync()
     assert real.success
-    run_id = group_metadata(real, "foundation")["sync_run_id"]
+    run_id = group_metadata(real, "foundation")[Key.SYNC_RUN_ID]
     written = {(w["model"], w["action"], w["object_id"]) for w in synced.state.writes_of_run(run_id)}
     assert written == planned_writes(dry, GROUPS), "the real run did not apply the dry run's plan"
 
@@ -344,8 +346,17 @@ def test_a_malformed_object_fails_alone_the_run_is_red_and_a_rerun_retries_exact
     # Production data that predates a validator: written past the API, as old data would be.
     production_sql(f"UPDATE dcim_rack SET u_height = 1000 WHERE id = '{bad['id']}'")
 
-    result = synced.sync(groups=["physical_infrastructure"])
+    pushgateway = synced.stack.env["VERITAS_PUSHGATEWAY_URL"]
+    result = synced.sync(groups=["physical_infrastructure"], pushgateway_url=pushgateway)
     assert not result.success, "a run with a failed object must not be green"
+    # Its metrics: a run of one group is partial, and its refused write is a validation error by field.
+    pushed = {(sample.name, frozenset(sample.labels.items()) - {("instance", "")}): sample.value
+              for family in text_string_to_metric_families(requests.get(f"{pushgateway}/metrics", timeout=10).text)
+              for sample in family.samples}
+    group = {("job", "veritas_sync"), ("mode", "partial"), ("group", "physical_infrastructure")}
+    assert pushed[("nautobot_production_validation_errors_total",
+                   frozenset({*group, ("model_type", "dcim.rack"), ("error_type", "u_height")}))] == 1
+    assert pushed[("nautobot_production_sync_group_outcome", frozenset({*group, ("outcome", "failed")}))] == 1
     [evaluation] = [e for e in result.get_asset_check_evaluations()
                     if e.asset_check_key.asset_key.path == ["physical_infrastructure"]
                     and e.check_name == "write_failures"]
@@ -356,7 +367,7 @@ def test_a_malformed_object_fails_alone_the_run_is_red_and_a_rerun_retries_exact
     assert veritas.session.get(f"{veritas.url}/dcim/racks/{bad['id']}/").status_code == 404
 
     rerun = synced.sync(groups=["physical_infrastructure"])
-    run_id = group_metadata(rerun, "physical_infrastructure")["sync_run_id"]
+    run_id = group_metadata(rerun, "physical_infrastructure")[Key.SYNC_RUN_ID]
     attempts = synced.state.writes_of_run(run_id)
     assert [(w["object_id"], w["action"], w["succeeded"]) for w in attempts] == [(bad["id"], "create", False)]
     assert "u_height" in attempts[0]["error"]
@@ -378,7 +389,7 @@ def test_an_incremental_run_goes_through_the_deployment(synced: SyncedStack):
 
     assert result.success
     metadata = group_metadata(result, "organization")
-    assert (metadata["incremental"], metadata["updated"], metadata["created"], metadata["failed"]) == (True, 1, 0, 0)
+    assert (metadata[Key.INCREMENTAL], metadata[Key.UPDATED], metadata[Key.CREATED], metadata[Key.FAILED]) == (True, 1, 0, 0)
     [write] = synced.state.writes_of_run(result.run_id)
     assert (write["model"], write["action"], write["object_id"], write["succeeded"]) == \
         ("tenancy.tenant", "update", tenant_id, True)

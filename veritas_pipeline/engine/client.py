@@ -34,8 +34,9 @@ from requests.adapters import HTTPAdapter
 log = logging.getLogger(__name__)
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-# Called once per HTTP response: (client name, endpoint such as "dcim/devices", HTTP status, seconds).
-RequestObserver = Callable[[str, str, int, float], None]
+# Called once per attempt of a request: (client name, endpoint such as "dcim/devices", HTTP status or None
+# when the attempt got no answer (refused, reset, timed out, TLS failure), seconds).
+RequestObserver = Callable[[str, str, int | None, float], None]
 _OBJECT_ID = re.compile(r"/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(?=/|$)")
 # Nautobot 3.2's REST API version; pinned so a server upgrade cannot silently change payload shapes.
 API_VERSION = "3.2"
@@ -172,10 +173,11 @@ class NautobotClient:
         return f"NautobotClient({self.name!r}, {self.settings.url!r}, read_only={self.read_only})"
 
     def _observe(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
-        if self.observers:
-            endpoint = endpoint_of(response.request.url)
-            for observer in self.observers:
-                observer(self.name, endpoint, response.status_code, response.elapsed.total_seconds())
+        self._notify(endpoint_of(response.request.url), response.status_code, response.elapsed.total_seconds())
+
+    def _notify(self, endpoint: str, status: int | None, seconds: float) -> None:
+        for observer in self.observers:
+            observer(self.name, endpoint, status, seconds)
 
     # ---------------------------------------------------------------- reads
     def list(self, endpoint: str, **filters: Any) -> list[dict]:
@@ -251,12 +253,15 @@ class NautobotClient:
             attempt += 1
             self.requests_made += 1
             retry_after = None
+            started = time.monotonic()
             try:
                 response = self.api.http_session.request(method, url, params=params, json=body,
                                                          headers=self._headers())
             except requests.exceptions.SSLError as error:
+                self._notify(endpoint, None, time.monotonic() - started)  # no response for the hook to see
                 raise self.unavailable(method, endpoint, f"TLS failure ({_reason(error)})") from None
             except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as error:
+                self._notify(endpoint, None, time.monotonic() - started)
                 sent = not _never_sent(error)
                 if sent and writing:
                     raise OutcomeUnknown(method, endpoint, f"no answer ({_reason(error)})") from None
