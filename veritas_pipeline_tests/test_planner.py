@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
@@ -371,3 +372,15 @@ def test_a_conflicting_generic_reference_shows_the_object_it_points_at():
     planner = planner_for(production, veritas, policy, holders={"extras.contactassociation": {association_id}})
     [conflict] = planner.plan(MODELS["extras.contactassociation"]).conflicts
     assert (conflict.production_value, conflict.veritas_value) == (f"Second ({second})", f"First ({first})")
+
+
+def test_the_journal_keeps_credentials_only_as_a_digest():
+    from veritas_pipeline.engine.apply import journal_objects
+    from veritas_pipeline.engine.planner import Write
+
+    headers = {"Authorization": "Bearer very-secret"}
+    write = Write("extras.externalintegration", "update", uid(), uid(), "vault", {"headers": headers},
+                  {"headers": (None, "sha256:x")}, intended={"headers": headers, "name": "vault"})
+    [kept] = journal_objects([write])
+    assert "very-secret" not in json.dumps(kept)
+    assert kept["intended"]["headers"].startswith("sha256:") and kept["intended"]["name"] == "vault"

@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
 from .client import NautobotClient, NautobotUnavailable, NautobotWriteError, OutcomeUnknown
-from .planner import Failure, Write
-from .registry import ModelSpec
+from .planner import Failure, Write, recorded_value
+from .registry import MODELS, ModelSpec
 
 log = logging.getLogger(__name__)
 
@@ -81,12 +81,15 @@ def audit_entries(done: list[tuple[Write, dict]], failed: list[Failure]) -> list
 def journal_objects(writes: list[Write]) -> list[dict]:
     """A batch's intent as the journal keeps it: enough to settle it after a crash and audit what landed."""
     return json.loads(json.dumps([{"id": w.veritas_id, "production_id": w.production_id, "name": w.name,
-                                   "changes": _jsonable(w.changes), "intended": w.intended} for w in writes],
+                                   "changes": _jsonable(w.changes),
+                                   "intended": {name: recorded_value(MODELS[w.label].field(name), value)
+                                                for name, value in w.intended.items()}} for w in writes],
                                  default=str))
 
 
 def writes_of_journal(label: str, action: str, objects: list[dict]) -> list[Write]:
-    """The writes of a journal entry, rebuilt to settle them."""
+    """The writes of a journal entry, rebuilt to settle them (a credential-bearing value is only its digest
+    there, so an update of one is taken as not landed, and planned again)."""
     return [Write(label, action, o["id"], o["production_id"], o["name"], {"id": o["id"]},
                   {name: tuple(pair) for name, pair in (o["changes"] or {}).items()}, intended=o["intended"])
             for o in objects]

@@ -217,8 +217,8 @@ def _digest(value: Any) -> str | None:
     return "sha256:" + hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _recorded(spec_field: Field, value: Any) -> Any:
-    """A value as the audit trail records it."""
+def recorded_value(spec_field: Field, value: Any) -> Any:
+    """A value as the state database records it (audit trail, journal): credentials only as a digest."""
     return _digest(value) if spec_field.credentials else value
 
 
@@ -441,7 +441,7 @@ class Planner:
                 continue
             intended[spec_field.name] = value
             body[spec_field.name] = spec_field.handling.created(spec_field, value, self)
-        changes = {name: (None, _recorded(spec.field(name), value)) for name, value in body.items() if name != "id"}
+        changes = {name: (None, recorded_value(spec.field(name), value)) for name, value in body.items() if name != "id"}
         return Write(spec.label, "create", veritas_id, production_id,
                      self.catalog.display(Side.PRODUCTION, spec.label, production_id), body, changes,
                      intended=intended)
@@ -458,7 +458,7 @@ class Planner:
             return None
         return Write(spec.label, "update", create.veritas_id, create.production_id, create.name,
                      {"id": create.veritas_id, **values},
-                     {name: (None, _recorded(spec.field(name), value)) for name, value in values.items()},
+                     {name: (None, recorded_value(spec.field(name), value)) for name, value in values.items()},
                      intended=intended)
 
     def _update(self, spec: ModelSpec, production_id: str, veritas_id: str, element: Any, row: dict,
@@ -485,7 +485,7 @@ class Planner:
             body, changes, intended = parts[spec_field.name in spec.deferred]
             body[spec_field.name] = spec_field.handling.written(spec_field, want, row, self)
             intended[spec_field.name] = want
-            changes[spec_field.name] = (_recorded(spec_field, have), _recorded(spec_field, want))
+            changes[spec_field.name] = (recorded_value(spec_field, have), recorded_value(spec_field, want))
         writes: tuple[list[Write], list[Write]] = ([], [])
         for deferred, (body, changes, intended) in parts.items():
             if not changes:
