@@ -1,7 +1,8 @@
 """The Dagster instance settings: one machine's dagster.yaml, the production deployment's deploy/dagster.yaml
-and the Kubernetes Helm values agree on the run queue, run retries and tick retention; deploy/dagster.yaml
-loads as an instance on PostgreSQL. No Nautobot involved (the syncs through that instance are in
-test_postgres_live.py)."""
+and the Kubernetes Helm values agree on the run queue, run retries, tick retention and captured Python logs;
+the Helm values' K8sRunLauncher settings are valid for dagster-k8s; deploy/dagster.yaml loads as an instance
+on PostgreSQL. No Nautobot involved (the syncs through that instance are in test_sync_live.py, its daemon
+and every entry point's writers in test_writers_live.py)."""
 
 from __future__ import annotations
 
@@ -75,6 +76,51 @@ def test_the_kubernetes_values_carry_the_settings_of_dagster_yaml():
             "poll_interval_seconds": monitoring["pollIntervalSeconds"]} == local["run_monitoring"]
     assert values["retention"]["enabled"] is True
     assert values["retention"]["sensor"]["purgeAfterDays"] == local["retention"]["sensor"]["purge_after_days"]
+    logs = values["pythonLogs"]
+    assert (logs["managedPythonLoggers"], logs["pythonLogLevel"]) == \
+        (local["python_logs"]["managed_python_loggers"], local["python_logs"]["python_log_level"])
+
+
+def kubernetes_run_launcher_config() -> dict:
+    """The run_launcher config the Dagster chart writes into the instance's dagster.yaml from values.yaml
+    (its template helpers/instance/_run-launcher.tpl), for the keys values.yaml sets; the rest are the
+    chart's own defaults."""
+    k8s = load("deploy/kubernetes/values.yaml")["runLauncher"]["config"]["k8sRunLauncher"]
+    return {
+        "load_incluster_config": k8s.get("loadInclusterConfig", True),
+        "job_namespace": k8s.get("jobNamespace", "dagster"),
+        "image_pull_policy": k8s.get("imagePullPolicy", "Always"),
+        "service_account_name": "dagster",
+        "dagster_home": {"env": "DAGSTER_HOME"},
+        "instance_config_map": {"env": "DAGSTER_K8S_INSTANCE_CONFIG_MAP"},
+        "postgres_password_secret": {"env": "DAGSTER_K8S_PG_PASSWORD_SECRET"},
+        "env_config_maps": [{"env": "DAGSTER_K8S_PIPELINE_RUN_ENV_CONFIGMAP"}],
+        "env_secrets": [secret["name"] for secret in k8s.get("envSecrets", [])],
+    }
+
+
+def test_the_kubernetes_run_launcher_settings_are_valid_for_dagster_k8s(tmp_path, monkeypatch):
+    """No cluster: the config is checked against K8sRunLauncher's schema, and the launcher is built from it
+    with a kubeconfig of a cluster that is never called."""
+    from dagster._config import process_config
+    from dagster_k8s import K8sRunLauncher
+
+    config = kubernetes_run_launcher_config()
+    for variable in ("DAGSTER_HOME", "DAGSTER_K8S_INSTANCE_CONFIG_MAP", "DAGSTER_K8S_PG_PASSWORD_SECRET",
+                     "DAGSTER_K8S_PIPELINE_RUN_ENV_CONFIGMAP"):
+        monkeypatch.setenv(variable, f"/{variable.lower()}" if variable == "DAGSTER_HOME" else variable.lower())
+    processed = process_config(K8sRunLauncher.config_type(), config)
+    assert processed.success, [error.message for error in processed.errors]
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "none",
+        "clusters": [{"name": "none", "cluster": {"server": "https://127.0.0.1:1"}}],
+        "contexts": [{"name": "none", "context": {"cluster": "none", "user": "none"}}],
+        "users": [{"name": "none", "user": {"token": "unused"}}]}))
+    launcher = K8sRunLauncher(**{**processed.value, "load_incluster_config": False,
+                                 "kubeconfig_file": str(kubeconfig)})
+    # Each run's pod gets the Nautobot tokens and the state database URL from this secret.
+    assert launcher.env_secrets == ["veritas-pipeline"]
 
 
 def test_deploy_dagster_yaml_loads_as_an_instance_on_postgresql(stack: StackInfo, tmp_path, monkeypatch):

@@ -1,5 +1,6 @@
-"""The state database's schema is versioned: a new database and one made before migrations existed both end
-at the newest revision, with exactly the tables `state.py` declares and every row kept. On a SQLite file and
+"""The state database's schema is versioned: a new database, one made before migrations existed and one at
+an older revision all end at the newest revision, with exactly the tables `state.py` declares and every row
+kept. On a SQLite file and
 on the local stack's PostgreSQL."""
 
 from __future__ import annotations
@@ -9,12 +10,14 @@ import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import JSON, Boolean, Column, DateTime, Integer, MetaData, String, Table, Text, create_engine, insert
+from sqlalchemy import JSON, Boolean, Column, DateTime, Integer, MetaData, String, Table, Text, create_engine, insert, select
 
-from veritas_pipeline.engine.state import MIGRATIONS, StateStore, metadata
+from veritas_pipeline.engine.state import MIGRATIONS, StateStore, metadata, writer_slots
 
 # The schema as `StateStore` created it (metadata.create_all) before migrations existed: main at 0e56009..c57456a.
 previous = MetaData()
@@ -92,6 +95,39 @@ def test_a_database_of_the_previous_schema_is_upgraded_and_keeps_its_rows(state_
     assert state.adoptions("tenancy.tenant") == {"33333333-3333-3333-3333-333333333333":
                                                  "44444444-4444-4444-4444-444444444444"}
     assert state.last_successful_run("organization") == finished
+
+
+def test_a_database_at_an_older_revision_is_upgraded_and_keeps_its_rows(state_url: str):
+    """A database last opened by the pipeline at revision 0002 (writer slots, before the write journal)."""
+    engine = create_engine(state_url)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0002")
+    at_0002 = MetaData()
+    at_0002.reflect(engine)
+    assert "write_journal" not in at_0002.tables
+    held = datetime(2026, 12, 1, 8, 0, tzinfo=timezone.utc)
+    with engine.begin() as connection:
+        connection.execute(insert(at_0002.tables["sync_runs"]), [
+            {"run_id": "run-0002", "group_name": "foundation", "started_at": held, "finished_at": held,
+             "dry_run": False, "succeeded": True, "summary": {"created": 2}}])
+        connection.execute(insert(at_0002.tables["writer_slots"]), [
+            {"slot": "veritasbot http://veritas.invalid", "run_id": "run-0002", "holder": "pid 1 on host",
+             "acquired_at": held, "released_at": held + timedelta(minutes=5)}])
+    engine.dispose()
+    assert schema_state(state_url)[0] == "0002"
+
+    state = StateStore(state_url)
+
+    assert schema_state(state_url) == (HEAD, [])
+    assert state.last_successful_run("foundation") == held
+    with state.engine.connect() as connection:
+        [slot] = connection.execute(select(writer_slots)).all()
+    released = slot.released_at if slot.released_at.tzinfo else slot.released_at.replace(tzinfo=timezone.utc)
+    assert (slot.run_id, released) == ("run-0002", held + timedelta(minutes=5))  # SQLite drops the zone
+    assert state.open_journal_entries() == []
 
 
 def test_processes_opening_a_new_database_together_migrate_it_once(state_url: str):

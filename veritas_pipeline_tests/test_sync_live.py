@@ -395,6 +395,10 @@ def test_an_incremental_run_goes_through_the_deployment(synced: SyncedStack):
         ("tenancy.tenant", "update", tenant_id, True)
     assert write["changes"]["name"] == [mirror.veritas["tenancy.tenant"][tenant_id]["name"], new_name]
     assert synced.stack.veritas.get(f"tenancy/tenants/{tenant_id}")["name"] == new_name
+    # The conflicts are recorded as for a full run, and only of the one object the run planned.
+    conflicts = synced.state.conflicts_of_run(result.run_id, "organization")
+    assert len(conflicts) == metadata["conflicts"]
+    assert {conflict["object_id"] for conflict in conflicts} <= {tenant_id}
     assert synced.deployment.instance.get_run_by_id(result.run_id).status == DagsterRunStatus.SUCCESS
     event = synced.deployment.instance.get_latest_materialization_event(AssetKey("organization"))
     assert event.run_id == result.run_id
