@@ -1,4 +1,5 @@
-"""The production change sensor, its incremental runs and the one-writer rule, against the live stack (any seed).
+"""The production change sensor and its incremental runs, against the live stack (any seed). Writers started
+from every entry point, through a daemon, are in test_writers_live.py.
 
 Each test starts its own sensor cursor at the end of production's change feed, changes production through
 the admin token, and evaluates the sensor as the daemon would (`build_sensor_context`).
@@ -7,11 +8,7 @@ the admin token, and evaluates the sensor as the daemon would (`build_sensor_con
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import subprocess
-import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,10 +18,8 @@ from dagster import (
     AssetCheckKey,
     AssetKey,
     DagsterInstance,
-    DagsterRunStatus,
     Definitions,
     RunRequest,
-    RunsFilter,
     SensorResult,
     build_sensor_context,
 )
@@ -32,13 +27,12 @@ from dagster import (
 from veritas_pipeline.assets import ORPHANS_ASSET, SYNC_CHECKS, group_assets, orphans
 from veritas_pipeline.engine.changes import FeedCursor
 from veritas_pipeline.engine.registry import GROUPS, SYNCED_MODELS
-from veritas_pipeline.jobs import WRITER_TAG, incremental_sync_job
+from veritas_pipeline.jobs import incremental_sync_job
 from veritas_pipeline.metadata import Key
-from veritas_pipeline.schedules import full_sync_schedule
 from veritas_pipeline.sensors import production_changes
 
 from .conftest import StackInfo, group_metadata, run_sync, sync_resource, table_rows
-from .stack_helpers import REPO, STACK_DIR, read_stack_env, stop_daemon
+from .stack_helpers import STACK_DIR
 
 SYNCED_ENDPOINTS = tuple(f"/api/{spec.endpoint}/" for spec in SYNCED_MODELS)
 SYNC_TAG = "SSoT Synced from Production"
@@ -235,70 +229,3 @@ def test_a_production_deletion_is_reported_as_an_orphan(synced: Synced):
     assert organization[Key.ORPHANS] >= 1
     assert tenant_id in [row["veritasbot_id"] for row in table_rows(organization, Key.ORPHAN_TABLE)]
     assert tenant_id in [row["veritasbot_id"] for row in table_rows(group_metadata(result, ORPHANS_ASSET), Key.ORPHAN_TABLE)]
-
-
-# ---------------------------------------------------------------- one writer at a time
-
-def dagster(home: Path, env: dict, *args: str) -> None:
-    subprocess.run([str(REPO / ".venv" / "bin" / "dagster"), *args], cwd=home, env=env, check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
-def launch(home: Path, env: dict, job: str, *, groups=(), config: dict | None = None, tags=None) -> str:
-    """Submit a run as the daemon's sensor and schedule loops do: through the instance's run coordinator."""
-    run_id = str(uuid.uuid4())
-    args = ["job", "launch", "-w", str(REPO / "workspace.yaml"), "-j", job, "--run-id", run_id,
-            "--tags", json.dumps(tags or {}), "--config-json", json.dumps(config or {})]
-    if groups:
-        args += ["-o", ",".join(groups)]
-    dagster(home, env, *args)
-    return run_id
-
-
-def test_two_overlapping_writing_runs_do_not_write_at_the_same_time(synced: Synced, tmp_path: Path):
-    """A scheduled full sync and a sensor-triggered run, submitted together to an instance configured by
-    the repository's dagster.yaml, with its daemon: the second writer only starts once the first is done,
-    while a run that does not write (a dry run) is free to run beside the first."""
-    home = tmp_path / "dagster_home"
-    home.mkdir()
-    shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
-    env = {**os.environ, **read_stack_env(), "DAGSTER_HOME": str(home),
-           "VERITAS_STATE_DB_URL": f"sqlite:///{synced.state_db}"}
-
-    cursor = feed_end(synced)
-    touch(synced.stack, "tenancy/tenants", first_synced(synced.stack, "tenancy/tenants")["id"])
-    request = only_request(evaluate(synced, cursor))
-    # In queue order: the long full sync first, so that the other two are due while it runs.
-    schedule_run = launch(home, env, full_sync_schedule.job_name, tags=full_sync_schedule.tags)
-    sensor_run = launch(home, env, "incremental_sync", groups=selected_ops(request), config=request.run_config,
-                        tags=request.tags)
-    dry_run = launch(home, env, "full_sync_dry_run", groups=["foundation"])
-
-    instance = DagsterInstance.from_config(str(home))
-    records = {r.dagster_run.run_id: r for r in instance.get_run_records(RunsFilter(run_ids=[sensor_run, schedule_run]))}
-    assert {run_id: record.dagster_run.tags.get("veritas/writer") for run_id, record in records.items()} == \
-        {sensor_run: WRITER_TAG["veritas/writer"], schedule_run: WRITER_TAG["veritas/writer"]}
-
-    daemon = subprocess.Popen([str(REPO / ".venv" / "bin" / "dagster-daemon"), "run", "-w", str(REPO / "workspace.yaml")],
-                              cwd=home, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True)
-    try:
-        deadline = time.monotonic() + 900
-        while time.monotonic() < deadline:
-            records = {r.dagster_run.run_id: r for r in
-                       instance.get_run_records(RunsFilter(run_ids=[sensor_run, schedule_run, dry_run]))}
-            if all(r.dagster_run.is_finished for r in records.values()):
-                break
-            time.sleep(2)
-        else:
-            pytest.fail("the runs did not finish within 15 minutes")
-    finally:
-        stop_daemon(daemon)
-
-    assert all(r.dagster_run.status == DagsterRunStatus.SUCCESS for r in records.values()), \
-        {run_id: r.dagster_run.status for run_id, r in records.items()}
-    first, second = sorted((records[sensor_run], records[schedule_run]), key=lambda r: r.start_time)
-    assert second.start_time >= first.end_time, "two writing runs were in progress at the same time"
-    control = records[dry_run]
-    assert control.start_time < first.end_time and first.start_time < control.end_time, \
-        "the dry run did not overlap the first writer: this test would not notice two writers overlapping"
