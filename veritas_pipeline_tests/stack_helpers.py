@@ -8,7 +8,11 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Callable, TypeVar
+
+T = TypeVar("T")
 
 REPO = Path(__file__).resolve().parents[1]
 STACK_DIR = Path(os.environ.get("VERITAS_STACK_DIR", REPO / ".stack"))
@@ -42,3 +46,14 @@ def stop_daemon(daemon: subprocess.Popen) -> None:
     daemon.wait(timeout=60)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(daemon.pid, signal.SIGKILL)
+
+
+def wait_for(condition: Callable[[], T], seconds: float, what: str, poll: float = 0.2) -> T:
+    """The first truthy value of `condition`, polled until `seconds` have passed; then fail, saying `what`."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(poll)
+    raise AssertionError(f"{what}: not within {seconds:.0f} s")

@@ -18,7 +18,6 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Callable
 
 import pytest
 from dagster import DagsterEventType, DagsterInstance, DagsterRun, DagsterRunStatus
@@ -29,23 +28,13 @@ from veritas_pipeline.engine.writer_slot import WriterSlot
 from veritas_pipeline.jobs import WRITER_TAG
 
 from .conftest import StackInfo
-from .stack_helpers import REPO, read_stack_env, stop_daemon
+from .stack_helpers import REPO, read_stack_env, stop_daemon, wait_for
 
 GROUPS = ("foundation", "organization")
 SYNC_STARTED = "group foundation: started"  # veritas-sync's progress once its run writes
 # How soon a dead run must be failed and the next writer started: the crashed_runs sensor's interval plus a
 # daemon's start, with room for a busy machine. The code server's own check takes about a second.
 MONITORING_WINDOW_SECONDS = 60
-
-
-def wait_for(condition: Callable[[], object], seconds: float, what: str):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.2)
-    pytest.fail(f"{what}: not within {seconds:.0f} s")
 
 
 @pytest.fixture

@@ -29,7 +29,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
 import pytest
 from dagster import DagsterRunStatus, build_sensor_context
@@ -43,7 +43,7 @@ from veritas_pipeline.schedules import data_quality_schedule, full_sync_schedule
 from veritas_pipeline.sensors import production_changes
 
 from .conftest import Deployment, StackInfo, postgres_deployment, run_sync, sync_resource
-from .stack_helpers import REPO, read_stack_env, stop_daemon
+from .stack_helpers import REPO, read_stack_env, stop_daemon, wait_for
 
 GROUP = "foundation"
 UI, CLI, SENSOR, SCHEDULE = "UI materialize", "veritas-sync", "change sensor", "full-sync schedule"
@@ -78,16 +78,6 @@ class Live:
                 return list(connection.execute(select(writer_slots).order_by(writer_slots.c.id)))
         finally:
             engine.dispose()
-
-
-def wait_for(condition: Callable[[], object], what: str, timeout: float = TIMEOUT):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        time.sleep(1)
-    pytest.fail(f"{what}: not within {timeout:.0f} s")
 
 
 @pytest.fixture(scope="module")
@@ -249,18 +239,18 @@ def test_two_writers_from_a_pair_of_entry_points_take_turns(live: Live, pair: tu
 
         def holder():
             return [row for row in live.slot_records() if row.id not in seen_before and row.released_at is None]
-        [first_record] = wait_for(holder, f"one of {pair} holding the writer slot")
+        [first_record] = wait_for(holder, TIMEOUT, f"one of {pair} holding the writer slot")
         known = {writer.run_id: writer for writer in writers if writer.run_id}
         first = known.get(first_record.run_id) or next(writer for writer in writers if writer.entry_point == CLI)
         [second] = [writer for writer in writers if writer is not first]
-        wait_for(lambda: second.said_it_waits(live) or held_in_queue(live, first, second),
+        wait_for(lambda: second.said_it_waits(live) or held_in_queue(live, first, second), TIMEOUT,
                  f"{second.entry_point} waiting for {first.entry_point}")
 
         if pair == PAIRS[0]:
             readers = launch_readers(live)
             for reader in readers:
                 submitted(reader)
-            wait_for(lambda: all(reader.finished(live) for reader in readers), "the dry run and the checks")
+            wait_for(lambda: all(reader.finished(live) for reader in readers), TIMEOUT, "the dry run and the checks")
             assert [reader.outcome for reader in readers] == ["SUCCESS", "SUCCESS"]
             assert not [row for row in live.slot_records() if row.run_id in {r.run_id for r in readers}]
             assert [row.released_at for row in live.slot_records() if row.id == first_record.id] == [None], \
@@ -268,7 +258,7 @@ def test_two_writers_from_a_pair_of_entry_points_take_turns(live: Live, pair: tu
     finally:
         lock.release()
         # Also after a failure: the next pair starts on a free slot.
-        wait_for(lambda: all(writer.finished(live) for writer in writers), f"{pair} finishing")
+        wait_for(lambda: all(writer.finished(live) for writer in writers), TIMEOUT, f"{pair} finishing")
     assert {writer.entry_point: writer.outcome for writer in writers} == \
         {writer.entry_point: "exit 0" if writer.entry_point == CLI else "SUCCESS" for writer in writers}
 
