@@ -107,6 +107,17 @@ def assert_started_soon_after(instance: DagsterInstance, queued: str, failed: st
     assert ended <= started < ended + MONITORING_WINDOW_SECONDS, (ended, started)
 
 
+def marked_failed_then_queued_ends(instance, dead: str, pair: list[str], when: str) -> tuple[float, str]:
+    """(seconds until the dead run was marked failed, the other run of the pair), once that one has ended."""
+    since = time.monotonic()
+    wait_for(lambda: run_of(instance, dead).status == DagsterRunStatus.FAILURE, MONITORING_WINDOW_SECONDS,
+             f"run {dead} was not marked failed {when}")
+    seconds = time.monotonic() - since
+    [queued] = [run_id for run_id in pair if run_id != dead]
+    wait_for(lambda: run_of(instance, queued).is_finished, 180, f"the queued writing run {queued} did not end")
+    return seconds, queued
+
+
 def test_a_daemon_launched_writing_run_killed_with_kill_9_is_failed_and_the_queued_writer_runs(dagster_env: dict):
     instance = instance_of(dagster_env)
 
@@ -116,12 +127,8 @@ def test_a_daemon_launched_writing_run_killed_with_kill_9_is_failed_and_the_queu
     try:
         killed, pid = running_worker(instance, first_pair)
         os.kill(pid, signal.SIGKILL)
-        killed_at = time.monotonic()
-        wait_for(lambda: run_of(instance, killed).status == DagsterRunStatus.FAILURE, MONITORING_WINDOW_SECONDS,
-                 f"run {killed} was not marked failed after its process died")
-        print(f"run worker killed: run marked failed in {time.monotonic() - killed_at:.1f} s")
-        [queued] = [run_id for run_id in first_pair if run_id != killed]
-        wait_for(lambda: run_of(instance, queued).is_finished, 180, f"the queued writing run {queued} did not end")
+        seconds, queued = marked_failed_then_queued_ends(instance, killed, first_pair, "after its process died")
+        print(f"run worker killed: run marked failed in {seconds:.1f} s")
         assert run_of(instance, queued).status == DagsterRunStatus.SUCCESS
         assert_started_soon_after(instance, queued, killed)
 
@@ -142,12 +149,8 @@ def test_a_daemon_launched_writing_run_killed_with_kill_9_is_failed_and_the_queu
 
     daemon = start_daemon(dagster_env)
     try:
-        restarted_at = time.monotonic()
-        wait_for(lambda: run_of(instance, stranded).status == DagsterRunStatus.FAILURE, MONITORING_WINDOW_SECONDS,
-                 f"run {stranded}, stranded by the crash, was not marked failed")
-        print(f"daemon crashed: stranded run marked failed {time.monotonic() - restarted_at:.1f} s after the restart")
-        [queued] = [run_id for run_id in second_pair if run_id != stranded]
-        wait_for(lambda: run_of(instance, queued).is_finished, 180, f"the queued writing run {queued} did not end")
+        seconds, queued = marked_failed_then_queued_ends(instance, stranded, second_pair, "after the crash")
+        print(f"daemon crashed: stranded run marked failed {seconds:.1f} s after the restart")
     finally:
         stop_daemon(daemon)
     assert run_of(instance, queued).status == DagsterRunStatus.SUCCESS
