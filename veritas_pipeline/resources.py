@@ -55,9 +55,10 @@ class SyncResource(ConfigurableResource):
     production: ResourceDependency[NautobotResource]
     veritas: ResourceDependency[NautobotResource]
     state_db_url: Optional[str] = Field(
-        default=None, repr=False, description="SQLAlchemy URL of the pipeline's state database (audit trail, conflicts, adoptions, "
-                                  "the writer slot), e.g. postgresql://user:password@host/veritas_state; upgraded to "
-                                  "the newest schema when opened. Unset: the SQLite file veritas_state.db in DAGSTER_HOME")
+        default=None, repr=False,
+        description="SQLAlchemy URL of the pipeline's state database (audit trail, conflicts, adoptions, the writer "
+                    "slot), e.g. postgresql://user:password@host/veritas_state; upgraded to the newest schema when "
+                    "opened. Unset: the SQLite file veritas_state.db in DAGSTER_HOME")
     batch_size: int = Field(default=250, description="Objects per bulk write request")
     discovery_tags: list[str] = Field(default=list(DEFAULT_DISCOVERY_TAGS),
                                       description="Tags that mark objects discovery owns")

@@ -21,6 +21,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
+from itertools import groupby
 from typing import Any, Callable, Protocol
 
 from .client import NautobotClient, NautobotUnavailable, NautobotWriteError, OutcomeUnknown
@@ -108,11 +109,9 @@ class Applier:
         """Send `writes` (creates level by level, then updates), adding each outcome to `result` as it comes,
         so that what was done before an error that stops the group is still recorded."""
         creates = sorted((w for w in writes if w.action == "create"), key=lambda w: w.level)
-        levels = sorted({w.level for w in creates})
         # Level by level: a tree's children are only sent once their parents exist.
-        for level in levels:
-            same_level = [w for w in creates if w.level == level]
-            self._send(spec, "create", self._without_failed_parents(spec, same_level, result), result)
+        for _level, same_level in groupby(creates, key=lambda w: w.level):
+            self._send(spec, "create", self._without_failed_parents(spec, list(same_level), result), result)
         self._send(spec, "update", [w for w in writes if w.action == "update"], result)
         return result
 
@@ -168,7 +167,7 @@ class Applier:
         bodies = [write.body for write in batch]
         entry = self.journal.open(spec.label, action, batch, _digest(bodies)) if self.journal else None
         try:
-            outcome, follow_ups = self._attempt(spec, action, batch, round_)
+            outcome, follow_ups = self._attempt(spec, action, batch, bodies, round_)
         except NautobotUnavailable:
             if entry is not None:
                 self.journal.close(entry, "unavailable", [], [])
@@ -181,8 +180,8 @@ class Applier:
         for again_action, writes, again_round in follow_ups:
             self._send_batch(spec, again_action, writes, result, again_round)
 
-    def _attempt(self, spec: ModelSpec, action: str, batch: list[Write], round_: int) -> tuple[_Outcome, list]:
-        bodies = [write.body for write in batch]
+    def _attempt(self, spec: ModelSpec, action: str, batch: list[Write], bodies: list[dict],
+                 round_: int) -> tuple[_Outcome, list]:
         try:
             if action == "create":
                 answer = self.client.create(spec.endpoint, bodies)

@@ -66,7 +66,6 @@ class NautobotUnavailable(RuntimeError):
 
     def __init__(self, instance: str, origin: str, method: str, endpoint: str, problem: str):
         super().__init__(f"{instance} Nautobot at {origin}: {method} {endpoint}: {problem}")
-        self.instance, self.origin, self.method, self.endpoint, self.problem = instance, origin, method, endpoint, problem
 
 
 class OutcomeUnknown(Exception):
@@ -190,8 +189,8 @@ class NautobotClient:
                 return rows
             log.warning("%s %s: read %d rows of the %d the server counted (attempt %d of %d)", self.name,
                         endpoint, len(rows), count, attempt, _LISTING_ATTEMPTS)
-        raise IncompleteRead(f"{self.name} Nautobot at {self.origin}: GET {endpoint}: the listing returned {len(rows)} rows but the server "
-                             f"counted {count}, on each of {_LISTING_ATTEMPTS} reads")
+        raise IncompleteRead(f"{self.name} Nautobot at {self.origin}: GET {endpoint}: the listing returned "
+                             f"{len(rows)} rows but the server counted {count}, on each of {_LISTING_ATTEMPTS} reads")
 
     def _list_once(self, endpoint: str, params: dict) -> tuple[list[dict], int | None]:
         page = self._get(endpoint, params)
@@ -265,7 +264,8 @@ class NautobotClient:
                 sent = not _never_sent(error)
                 if sent and writing:
                     raise OutcomeUnknown(method, endpoint, f"no answer ({_reason(error)})") from None
-                problem = "connection refused" if not sent and "refused" in str(error) else f"no answer ({_reason(error)})"
+                refused = not sent and "refused" in str(error)
+                problem = "connection refused" if refused else f"no answer ({_reason(error)})"
             else:
                 status = response.status_code
                 if response.ok:
@@ -286,7 +286,8 @@ class NautobotClient:
             delay = retry_after if retry_after is not None else \
                 min(self.settings.backoff * 2 ** (attempt - 1), _LONGEST_BACKOFF)
             if attempt > self.settings.retries or not self.retry_budget.allows(delay):
-                raise self.unavailable(method, endpoint, f"{problem} ({attempt} attempt{'s' if attempt > 1 else ''})")
+                attempts = f"{attempt} attempt{'s' if attempt > 1 else ''}"
+                raise self.unavailable(method, endpoint, f"{problem} ({attempts})")
             log.debug("%s %s %s: %s; retrying in %.1f s", self.name, method, endpoint, problem, delay)
             time.sleep(delay)
 

@@ -441,7 +441,8 @@ class Planner:
                 continue
             intended[spec_field.name] = value
             body[spec_field.name] = spec_field.handling.created(spec_field, value, self)
-        changes = {name: (None, recorded_value(spec.field(name), value)) for name, value in body.items() if name != "id"}
+        changes = {name: (None, recorded_value(spec.field(name), value))
+                   for name, value in body.items() if name != "id"}
         return Write(spec.label, "create", veritas_id, production_id,
                      self.catalog.display(Side.PRODUCTION, spec.label, production_id), body, changes,
                      intended=intended)

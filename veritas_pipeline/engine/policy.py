@@ -76,7 +76,8 @@ class PrecedencePolicy(BaseModel):
     def _synced_models(cls, labels: tuple[str, ...]) -> tuple[str, ...]:
         unknown = [label for label in labels if label not in MODELS or not MODELS[label].synced]
         if unknown:
-            raise ValueError(f"{', '.join(map(repr, unknown))} {'is not a synced model' if len(unknown) == 1 else 'are not synced models'}")
+            verb = "is not a synced model" if len(unknown) == 1 else "are not synced models"
+            raise ValueError(f"{', '.join(map(repr, unknown))} {verb}")
         return labels
 
     @field_validator("safe_field_overrides")

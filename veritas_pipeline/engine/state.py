@@ -212,12 +212,6 @@ class StateStore:
             connection.execute(runs.update().where(runs.c.run_id == run_id, runs.c.group_name == group)
                                .values(finished_at=_now(), succeeded=succeeded, summary=summary))
 
-    def record_writes(self, run_id: str, group: str, entries: Iterable[dict]) -> None:
-        rows = [{"run_id": run_id, "group_name": group, "written_at": _now(), **entry} for entry in entries]
-        if rows:
-            with self.engine.begin() as connection:
-                connection.execute(insert(writes), rows)
-
     def record_conflicts(self, run_id: str, group: str, found: Iterable[Any]) -> None:
         rows = [{"run_id": run_id, "group_name": group, "model": c.label, "object_id": c.veritas_id,
                  "object_name": c.name, "field": c.field, "production_value": _text(c.production_value),
