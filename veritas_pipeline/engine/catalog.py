@@ -93,6 +93,12 @@ class Catalog:
                 rows.fetch(ids)
         return self.rows(Side.PRODUCTION, label)
 
+    def use_rows(self, side: Side, label: str, rows: Mapping[str, dict]) -> None:
+        """Take `rows` (id -> row, read elsewhere, e.g. a snapshot kept current by the change feeds) as the
+        whole of a model on one side, instead of reading it."""
+        self._rows[(side, label)] = dict(rows)
+        self._forget(label)
+
     def _load_whole(self, side: Side, label: str) -> None:
         try:
             rows = self._read(side, label)
