@@ -195,13 +195,13 @@ def test_reading_by_id_fetches_only_the_objects_asked_for_and_remembers_what_is_
     production = ByIdClient({"dcim/locations": [
         {"id": parent, "name": "P", "parent": None}, {"id": child, "name": "C", "parent": {"id": parent}},
         {"id": unrelated, "name": "U", "parent": None}]})
-    catalog = Catalog(production, ByIdClient({}), production_by_id=True)
+    catalog = Catalog(production, ByIdClient({}), by_id=True)
 
-    rows = catalog.load_production("dcim.location", {child, gone})
-    assert set(rows) == {child}
-    assert production.requests == [("dcim/locations", tuple(sorted({child, gone})))]
+    catalog.load_model("dcim.location", {child, gone})
+    assert set(catalog.rows(Side.PRODUCTION, "dcim.location")) == {child, parent}
+    assert production.requests == [("dcim/locations", tuple(sorted({child, gone}))), ("dcim/locations", (parent,))], \
+        "the objects asked for, then in one batch the parents their natural keys need"
     assert catalog.natural_key(Side.PRODUCTION, "dcim.location", child) == ((None, "P"), "C")
-    assert production.requests[-1] == ("dcim/locations", (parent,)), "the parent is read for the child's key"
     assert gone not in catalog.rows(Side.PRODUCTION, "dcim.location")
     assert unrelated not in set(catalog.rows(Side.PRODUCTION, "dcim.location"))
     assert all(request[1] is not None and unrelated not in request[1] for request in production.requests)
@@ -209,8 +209,8 @@ def test_reading_by_id_fetches_only_the_objects_asked_for_and_remembers_what_is_
     assert gone not in catalog.rows(Side.PRODUCTION, "dcim.location")
     assert len(production.requests) == asked, "an absent id is asked for once"
 
-    whole = catalog.load_production("dcim.location", None)  # a model planned whole reads everything
-    assert set(whole) == {parent, child, unrelated}
+    catalog.load_model("dcim.location", None)  # a model planned whole reads everything
+    assert set(catalog.rows(Side.PRODUCTION, "dcim.location")) == {parent, child, unrelated}
 
 
 def test_a_deletion_plans_whole_the_models_that_reference_it_through_a_generic_reference():

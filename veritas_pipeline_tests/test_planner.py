@@ -25,6 +25,23 @@ class FakeClient:
     def list(self, endpoint: str, **filters) -> list[dict]:
         return [dict(row) for row in self.rows.get(endpoint, [])]
 
+    def list_by_ids(self, endpoint: str, ids) -> list[dict]:
+        ids = set(ids)
+        return [dict(row) for row in self.rows.get(endpoint, []) if row["id"] in ids]
+
+
+class KnownHolders:
+    """The holders a test names (label -> VeritasBot ids), as engine/holders.py would find them."""
+
+    def __init__(self, holders: dict[str, set[str]]):
+        self.holders = holders
+
+    def prefetch(self, label: str, veritas_ids) -> None:
+        pass
+
+    def holds(self, label: str, veritas_id: str) -> bool:
+        return veritas_id in self.holders.get(label, ())
+
 
 def uid() -> str:
     return str(uuid.uuid4())
@@ -47,7 +64,7 @@ def planner_for(production: dict, veritas: dict, policy: PrecedencePolicy | None
     sync_tag_id = next((row["id"] for row in veritas.get("extras/tags", []) if row["name"] == SYNC_TAG), None)
     discovery = frozenset(row["id"] for row in veritas.get("extras/tags", []) if row["name"].startswith("SSoT Synced from")
                           and row["name"] != SYNC_TAG)
-    return Planner(catalog, policy or PrecedencePolicy(), sync_tag_id, discovery, holders or {})
+    return Planner(catalog, policy or PrecedencePolicy(), sync_tag_id, discovery, KnownHolders(holders or {}))
 
 
 def test_new_object_is_created_under_its_production_uuid_with_the_sync_tag():

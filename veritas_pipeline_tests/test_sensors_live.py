@@ -107,15 +107,16 @@ def touch(stack: StackInfo, endpoint: str, object_id: str, **changes) -> None:
     assert response.ok, response.text
 
 
-def production_requests_since(offset: int) -> list[str]:
-    with (STACK_DIR / "logs" / "nautobot-production.log").open("rb") as handle:
+def requests_since(instance: str, offset: int) -> list[str]:
+    """The paths of the GETs `instance`'s server logged after `offset`."""
+    with (STACK_DIR / "logs" / f"nautobot-{instance}.log").open("rb") as handle:
         handle.seek(offset)
         text = handle.read().decode(errors="replace")
     return re.findall(r"\] GET (/\S*)", text)
 
 
-def production_log_size() -> int:
-    return (STACK_DIR / "logs" / "nautobot-production.log").stat().st_size
+def log_size(instance: str) -> int:
+    return (STACK_DIR / "logs" / f"nautobot-{instance}.log").stat().st_size
 
 
 # ---------------------------------------------------------------- sensor evaluations
@@ -195,15 +196,21 @@ def test_a_production_rename_reaches_veritas_through_a_sensor_triggered_incremen
     touch(synced.stack, "tenancy/tenants", tenant["id"], name=new_name)
 
     request = only_request(evaluate(synced, cursor))
-    offset = production_log_size()
+    offsets = {instance: log_size(instance) for instance in ("production", "veritas")}
     result = execute(synced, request)
+    veritas_reads = [path for path in requests_since("veritas", offsets["veritas"]) if path.startswith(SYNCED_ENDPOINTS)]
     assert result.success
     assert synced.stack.veritas.get(f"tenancy/tenants/{tenant['id']}")["name"] == new_name
     metadata = group_metadata(result, "organization")
     assert metadata[Key.INCREMENTAL] is True and metadata[Key.UPDATED] == 1 and metadata[Key.CREATED] == 0
     # Only the changed object was read from production, by id: no whole model.
-    reads = [path for path in production_requests_since(offset) if path.startswith(SYNCED_ENDPOINTS)]
+    reads = [path for path in requests_since("production", offsets["production"]) if path.startswith(SYNCED_ENDPOINTS)]
     assert reads and all(f"id={tenant['id']}" in path for path in reads), reads
+    # VeritasBot too is read by need: the tenant by id, its tenant group, the sync and discovery tags by
+    # name; no whole model, whatever the size of the discovery state.
+    assert any(f"id={tenant['id']}" in path for path in veritas_reads), veritas_reads
+    assert all("id=" in path or "name=" in path for path in veritas_reads), veritas_reads
+    assert len(veritas_reads) <= 12, veritas_reads
 
 
 def test_a_production_deletion_is_reported_as_an_orphan(synced: Synced):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from urllib.parse import parse_qs, urlsplit
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -22,6 +23,8 @@ from dagster import AssetKey, DagsterRunStatus
 from prometheus_client.parser import text_string_to_metric_families
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage
 
+from veritas_pipeline.engine.client import ClientSettings, NautobotClient
+from veritas_pipeline.engine.holders import DiscoveryHolders
 from veritas_pipeline.engine.registry import GROUPS, MODELS, NOT_SYNCED_FIELDS, SYNCED_MODELS, Kind
 from veritas_pipeline.engine.state import StateStore
 from veritas_pipeline.metadata import Key
@@ -49,7 +52,8 @@ class SyncedStack:
     stack: StackInfo
     deployment: Deployment
     first_run: object
-    production_requests: list[str]
+    production_requests: list[tuple[str, str]]  # (method, path) of the first run's requests, as each server logged them
+    veritas_requests: list[tuple[str, str]]
 
     @property
     def state(self) -> StateStore:
@@ -63,6 +67,10 @@ def production_log() -> Path:
     return STACK_DIR / "logs" / "nautobot-production.log"
 
 
+def veritas_log() -> Path:
+    return STACK_DIR / "logs" / "nautobot-veritas.log"
+
+
 def request_lines(log: Path, offset: int) -> list[str]:
     with log.open("rb") as handle:
         handle.seek(offset)
@@ -73,9 +81,10 @@ def request_lines(log: Path, offset: int) -> list[str]:
 @pytest.fixture(scope="module")
 def synced(fresh_stack: StackInfo, tmp_path_factory) -> Iterator[SyncedStack]:
     with postgres_deployment(tmp_path_factory.mktemp("dagster_home"), "sync_live") as deployment:
-        offset = production_log().stat().st_size
+        offsets = production_log().stat().st_size, veritas_log().stat().st_size
         result = run_sync(deployment.state_url, instance=deployment.instance)
-        yield SyncedStack(fresh_stack, deployment, result, request_lines(production_log(), offset))
+        yield SyncedStack(fresh_stack, deployment, result, request_lines(production_log(), offsets[0]),
+                          request_lines(veritas_log(), offsets[1]))
 
 
 # ---------------------------------------------------------------- an independent comparison
@@ -193,6 +202,40 @@ def test_production_received_nothing_but_get_requests(synced: SyncedStack):
     methods = {method for method, _path in synced.production_requests}
     assert synced.production_requests, "no request reached the production server's log"
     assert methods == {"GET"}, [line for line in synced.production_requests if line[0] != "GET"][:5]
+
+
+def test_discovered_models_are_read_by_id_or_natural_key_never_whole(synced: SyncedStack):
+    """Devices, interfaces, VMs...: both instances are asked only for the objects production references (by
+    id), and VeritasBot also for those sharing their natural keys (by the key's fields); the holders of
+    discovered objects come from GraphQL."""
+    lookups = {spec.endpoint: spec for spec in MODELS.values() if not spec.synced}
+    for side, requests_logged in (("production", synced.production_requests), ("veritas", synced.veritas_requests)):
+        asked = [(path, parse_qs(urlsplit(path).query)) for method, path in requests_logged
+                 if method == "GET" and urlsplit(path).path.strip("/").removeprefix("api/") in lookups]
+        for path, query in asked:
+            spec = lookups[urlsplit(path).path.strip("/").removeprefix("api/")]
+            assert "id" in query or (side == "veritas" and set(query) & set(spec.key)), \
+                f"{side}: {path} reads {spec.label} by neither id nor natural key"
+        assert asked, f"{side}: no discovered model was read at all (the cables reference interfaces)"
+    assert any(method == "POST" and path.startswith("/api/graphql/") for method, path in synced.veritas_requests)
+
+
+def test_holders_of_discovered_objects_are_those_a_whole_read_finds(synced: SyncedStack):
+    veritas = synced.stack.veritas
+    devices = [device for tag in DISCOVERY_TAGS for device in veritas.all("dcim/devices", tags=tag)]
+    machines = [machine for tag in DISCOVERY_TAGS for machine in veritas.all("virtualization/virtual-machines", tags=tag)]
+    cluster_locations = {cluster["id"]: rid(cluster["location"]) for cluster in veritas.all("virtualization/clusters")}
+    expected = {"dcim.location": {rid(d["location"]) for d in devices}
+                | {cluster_locations[rid(m["cluster"])] for m in machines} - {None},
+                "dcim.rack": {rid(d["rack"]) for d in devices} - {None}}
+    assert expected["dcim.location"] and expected["dcim.rack"], "the seed places discovered objects"
+    holders = DiscoveryHolders(NautobotClient(ClientSettings(synced.stack.env["VERITASBOT_URL"],
+                                                             synced.stack.env["VERITASBOT_TOKEN"])), list(DISCOVERY_TAGS))
+    for label, endpoint in (("dcim.location", "dcim/locations"), ("dcim.rack", "dcim/racks")):
+        ids = [row["id"] for row in veritas.all(endpoint)]
+        holders.prefetch(label, ids)
+        assert {object_id for object_id in ids if holders.holds(label, object_id)} == expected[label], label
+    assert holders.queries == sum(-(-veritas.count(endpoint) // 100) for endpoint in ("dcim/locations", "dcim/racks"))
 
 
 def test_every_production_object_has_an_equal_counterpart_in_veritas(synced: SyncedStack):

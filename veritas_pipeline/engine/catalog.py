@@ -1,7 +1,13 @@
 """What the two instances hold, and how an object of one is identified in the other.
 
-The catalog loads each model's rows from each side once per run, on first use (in an incremental run,
-production rows are read by id as they are needed, except for models planned whole), and answers:
+The catalog reads each model's rows from each side once per run, on first use, in one of two ways:
+- whole: every row (synced models in a full run; tags and tree models always);
+- by need: only the rows asked for, by id, plus, on VeritasBot, those found by natural key through batched
+  filters. Lookup models (discovered data: devices, interfaces, VMs...) are always read by need, and so are
+  both sides of the synced models an incremental run plans by id. `prepare` batches the reads that the
+  identities of many objects will need, so the planner and the checks ask once per model, not per object.
+
+It answers:
 - the natural key of any row (references resolved recursively on the row's own side);
 - the VeritasBot id of a production object: the same UUID when it is there, else the object an earlier
   run adopted for it (remembered, if it still exists), else the object that has the same natural key
@@ -14,14 +20,15 @@ production rows are read by id as they are needed, except for models planned who
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Callable, Iterable, Iterator
 
-from .client import IncompleteRead, NautobotClient, NautobotUnavailable
-from .registry import MODELS, ModelSpec
+from .client import IncompleteRead, NautobotClient, NautobotUnavailable, QueryRefused
+from .registry import MODELS, TAG_MODEL, ModelSpec
 from .values import ref_id
 
 log = logging.getLogger(__name__)
@@ -55,15 +62,18 @@ class ReadFailed(RuntimeError):
 
 
 class Catalog:
-    """Rows of every model on both sides, loaded lazily, plus natural keys and identities."""
+    """Rows of every model on both sides, read whole or by need, plus natural keys and identities."""
 
     def __init__(self, production: NautobotClient, veritas: NautobotClient,
-                 adoptions: Callable[[str], dict[str, str]] | None = None, production_by_id: bool = False):
+                 adoptions: Callable[[str], dict[str, str]] | None = None, by_id: bool = False):
         self.clients = {Side.PRODUCTION: production, Side.VERITAS: veritas}
-        self.production_by_id = production_by_id
+        self.by_id = by_id  # an incremental run: synced models too are read by need, unless planned whole
         self._rows: dict[tuple[Side, str], Mapping[str, dict]] = {}
         self._keys: dict[tuple[Side, str], dict[str, Any]] = {}
         self._key_index: dict[str, dict[Any, list[str]]] = {}
+        # VeritasBot objects of by-need models found by natural key: key -> ids, and the keys searched.
+        self._found_by_key: dict[str, dict[Any, list[str]]] = {}
+        self._keys_searched: dict[str, set[Any]] = {}
         self._identities: dict[str, dict[str, Identity]] = {}
         # Adoptions remembered from earlier runs: they survive a rename in production.
         self._remembered = adoptions or (lambda label: {})
@@ -72,26 +82,32 @@ class Catalog:
         self._production_key_index: dict[str, dict[Any, list[str]]] = {}
         self.load_seconds = 0.0
         self.failed_reads: list[tuple[Side, str, str]] = []  # (side, label, error) of every whole read that raised
+        self.rows_read = {Side.PRODUCTION: 0, Side.VERITAS: 0}
 
     # ---------------------------------------------------------------- rows
     def rows(self, side: Side, label: str) -> Mapping[str, dict]:
         cache_key = (side, label)
         if cache_key not in self._rows:
-            if side is Side.PRODUCTION and self.production_by_id:
+            if self._read_by_need(side, label):
                 self._rows[cache_key] = _RowsById(lambda ids: self._read(side, label, ids))
             else:
                 self._load_whole(side, label)
         return self._rows[cache_key]
 
-    def load_production(self, label: str, ids: set[str] | None) -> Mapping[str, dict]:
-        """Production rows of a model about to be planned: all of them, or (reading by id) those `ids`."""
-        rows = self.rows(Side.PRODUCTION, label)
-        if isinstance(rows, _RowsById):
-            if ids is None:
-                self._load_whole(Side.PRODUCTION, label)
-            else:
-                rows.fetch(ids)
-        return self.rows(Side.PRODUCTION, label)
+    def _read_by_need(self, side: Side, label: str) -> bool:
+        spec = MODELS[label]
+        return spec.key_filterable and (not spec.synced or self.by_id)
+
+    def load_model(self, label: str, production_ids: set[str] | None) -> None:
+        """Both sides of a model about to be planned: whole, or (read by need) the objects `production_ids`
+        and what their identities need."""
+        for side in Side:
+            if production_ids is None and isinstance(self.rows(side, label), _RowsById):
+                self._load_whole(side, label)
+                self._forget(label)
+        if production_ids is not None:
+            self.fetch(Side.PRODUCTION, label, production_ids)  # the objects to plan, matched or not
+            self.prepare(label, production_ids)
 
     def use_rows(self, side: Side, label: str, rows: Mapping[str, dict]) -> None:
         """Take `rows` (id -> row, read elsewhere, e.g. a snapshot kept current by the change feeds) as the
@@ -107,17 +123,20 @@ class Catalog:
             raise
         self._rows[(side, label)] = {row["id"]: row for row in rows}
 
-    def _read(self, side: Side, label: str, ids: set[str] | None = None) -> list[dict]:
+    def _read(self, side: Side, label: str, ids: set[str] | None = None, **filters: Any) -> list[dict]:
         started = time.monotonic()
-        client, endpoint = self.clients[side], MODELS[label].endpoint
+        client, spec = self.clients[side], MODELS[label]
         try:
-            rows = client.list(endpoint) if ids is None else client.list_by_ids(endpoint, ids)
+            rows = client.list_by_ids(spec.endpoint, ids) if ids is not None else client.list(spec.endpoint, **filters)
         except (NautobotUnavailable, IncompleteRead) as error:
+            if filters and isinstance(error, QueryRefused):
+                raise  # a natural-key lookup: its caller reads the model whole instead
             raise ReadFailed(f"reading {label} failed: {error}") from None
         finally:
             self.load_seconds += time.monotonic() - started
+        self.rows_read[side] += len(rows)
         log.debug("read %d %s from %s in %.1f s", len(rows), label, side.value, time.monotonic() - started)
-        return rows
+        return [spec.kept(row) for row in rows]
 
     def _forget(self, label: str) -> None:
         self._keys.pop((Side.PRODUCTION, label), None)
@@ -128,10 +147,162 @@ class Catalog:
 
     def record_written(self, label: str, rows: list[dict]) -> None:
         """Make objects this run wrote to VeritasBot visible to later lookups."""
-        table = self.rows(Side.VERITAS, label)
-        for row in rows:
-            table[row["id"]] = row
+        spec, table = MODELS[label], self.rows(Side.VERITAS, label)
+        kept = [spec.kept(row) for row in rows]
+        if isinstance(table, _RowsById):
+            table.add(kept)
+        else:
+            for row in kept:
+                table[row["id"]] = row
         self._forget(label)
+        if isinstance(table, _RowsById) and label in self._found_by_key:
+            # Their natural keys may be new (a create) or changed (a rename): index them afresh.
+            written = {row["id"] for row in kept}
+            found = self._found_by_key[label]
+            for ids in found.values():
+                ids[:] = [object_id for object_id in ids if object_id not in written]
+            for object_id in written:
+                found.setdefault(self.natural_key(Side.VERITAS, label, object_id), []).append(object_id)
+
+    # ---------------------------------------------------------------- reading by need, in batches
+    def prepare(self, label: str, production_ids: Iterable[str]) -> None:
+        """Read, in batches, what the identities of these production objects need from by-need models: on
+        VeritasBot the same ids and the objects earlier runs adopted for them; for the rest, their
+        production rows (and what their natural keys reference) and VeritasBot's objects sharing those keys."""
+        ids = set(production_ids)
+        production, veritas = self.rows(Side.PRODUCTION, label), self.rows(Side.VERITAS, label)
+        remembered = self.remembered_adoptions(label)
+        if isinstance(veritas, _RowsById):
+            veritas.fetch(ids | {remembered[pid] for pid in ids if pid in remembered})
+            self._fetch_key_references(Side.VERITAS, label, set(veritas.found()))
+        unmatched = {pid for pid in ids if pid not in veritas and not self._remembered_counterpart(label, pid)}
+        if isinstance(production, _RowsById):
+            production.fetch(unmatched)
+            self._fetch_key_references(Side.PRODUCTION, label, unmatched)
+        if not isinstance(veritas, _RowsById):
+            return
+        keys = {pid: self.natural_key(Side.PRODUCTION, label, pid) for pid in unmatched if pid in production}
+        self.find_by_keys(label, keys.values())
+        if isinstance(production, _RowsById):  # a candidate that is itself a production object is not one
+            production.fetch({candidate for key in keys.values() for candidate in self.veritas_ids_with_key(label, key)})
+
+    def prepare_references(self, spec: ModelSpec, rows: Iterable[dict]) -> None:
+        """`prepare` every by-need model that these production rows of `spec` reference, once per model."""
+        targets: dict[str, set[str]] = {}
+        for row in rows:
+            for reference in spec.references():
+                target = reference.target_of(row)
+                if target in MODELS:
+                    targets.setdefault(target, set()).update(reference.target_ids(row))
+        for target, ids in targets.items():
+            if any(isinstance(self.rows(side, target), _RowsById) for side in Side):
+                self.prepare(target, ids)
+
+    def fetch(self, side: Side, label: str, ids: Iterable[str]) -> None:
+        """Read these objects of a by-need model, in batches (a no-op for a model read whole)."""
+        rows = self.rows(side, label)
+        if isinstance(rows, _RowsById):
+            rows.fetch(ids)
+
+    def fetch_ancestors(self, side: Side, label: str) -> None:
+        """For a tree read by need: the parents of what was read, level by level, up to the roots."""
+        spec, rows = MODELS[label], self.rows(side, label)
+        while isinstance(rows, _RowsById):
+            parents = {ref_id(rows[object_id].get(spec.tree)) for object_id in rows.found()} - {None}
+            missing = parents - set(rows.found()) - rows.absent
+            if not missing:
+                return
+            rows.fetch(missing)
+
+    def tag_ids(self, names: Iterable[str]) -> dict[str, str]:
+        """VeritasBot's tags of these names: name -> id (a name VeritasBot lacks is left out)."""
+        names = list(names)
+        self.find_by_keys(TAG_MODEL, [(name,) for name in names])
+        return {name: ids[0] for name in names if (ids := self.veritas_ids_with_key(TAG_MODEL, (name,)))}
+
+    def _fetch_key_references(self, side: Side, label: str, ids: set[str]) -> None:
+        """Read what the natural keys of these rows reference, model by model, down to models read whole."""
+        spec, rows = MODELS[label], self.rows(side, label)
+        targets: dict[str, set[str]] = {}
+        for object_id in ids:
+            row = rows.get(object_id)
+            for name in spec.key if row else ():
+                key_field = spec.field(name)
+                target = key_field.target_of(row) if key_field.is_reference else None
+                if target in MODELS and ref_id(row.get(name)):
+                    targets.setdefault(target, set()).add(ref_id(row.get(name)))
+        for target, target_ids in targets.items():
+            target_rows = self.rows(side, target)
+            if isinstance(target_rows, _RowsById):
+                target_rows.fetch(target_ids)
+                self._fetch_key_references(side, target, target_ids)
+
+    def find_by_keys(self, label: str, keys: Iterable[Any]) -> None:
+        """Read the VeritasBot objects of a by-need model that have these natural keys: one filtered listing
+        per batch of keys (key parts as filters, several values ORed), checked against each row's own key."""
+        if not isinstance(self.rows(Side.VERITAS, label), _RowsById):
+            return  # read whole: its key index answers
+        spec, searched = MODELS[label], self._keys_searched.setdefault(label, set())
+        wanted = [key for key in dict.fromkeys(keys) if key is not None and not _key_is_empty(key)
+                  and key not in searched]
+        if not wanted:
+            return
+        searched.update(wanted)
+        self._find_key_references(spec, wanted)
+        found: list[dict] = []
+        try:
+            key_filters = [self._key_filters(spec, key) for key in wanted]
+            for filters in _batched_filters([filters for filters in key_filters if filters]):
+                found += self._read(Side.VERITAS, label, **filters)
+        except QueryRefused as error:
+            # A filter this model's endpoint lacks: correct, if not cheap, is to read it whole.
+            log.warning("%s: cannot look up VeritasBot objects by natural key (%s); reading them all", label, error)
+            self._load_whole(Side.VERITAS, label)
+            self._forget(label)
+            return
+        rows = self.rows(Side.VERITAS, label)
+        rows.add(found)
+        self._fetch_key_references(Side.VERITAS, label, {row["id"] for row in found})
+        index = self._found_by_key.setdefault(label, {})
+        for row in found:
+            same_key = index.setdefault(self.natural_key(Side.VERITAS, label, row["id"]), [])
+            if row["id"] not in same_key:
+                same_key.append(row["id"])
+
+    def _find_key_references(self, spec: ModelSpec, keys: list[tuple]) -> None:
+        """Before filtering by these keys, find the VeritasBot objects their reference parts name."""
+        wanted: dict[str, set[Any]] = {}
+        for key in keys:
+            for _name, part, target in spec.key_parts(key):
+                if target in MODELS and part is not None:
+                    wanted.setdefault(target, set()).add(part)
+        for target, target_keys in wanted.items():
+            if isinstance(self.rows(Side.VERITAS, target), _RowsById):
+                self.find_by_keys(target, target_keys)
+
+    def _key_filters(self, spec: ModelSpec, key: tuple) -> dict[str, set[Any]] | None:
+        """The filters that find every VeritasBot object with this natural key (and maybe more); None when
+        none can have it (a referenced object is not in VeritasBot). Empty parts are left out."""
+        filters: dict[str, set[Any]] = {}
+        for name, part, target in spec.key_parts(key):
+            if part is None:
+                continue
+            if target in MODELS:
+                candidates = self.veritas_ids_with_key(target, part)
+                if not candidates:
+                    return None
+                filters[name] = set(candidates)
+            else:
+                filters[name] = {part}
+        return filters
+
+    def veritas_ids_with_key(self, label: str, key: Any) -> list[str]:
+        """VeritasBot ids of the objects with this natural key."""
+        if isinstance(self.rows(Side.VERITAS, label), _RowsById):
+            self.find_by_keys(label, [key])
+        if isinstance(self.rows(Side.VERITAS, label), _RowsById):  # still: no fallback to a whole read
+            return list(self._found_by_key.get(label, {}).get(key, ()))
+        return list(self._index(label).get(key, ()))
 
     # ---------------------------------------------------------------- natural keys
     def natural_key(self, side: Side, label: str, object_id: str | None) -> Any:
@@ -166,11 +337,13 @@ class Catalog:
             self._remembered_by_label[label] = self._remembered(label)
         return self._remembered_by_label[label]
 
-    def stale_adoptions(self, label: str) -> set[str]:
-        """Production ids of remembered adoptions whose VeritasBot object is gone."""
+    def stale_adoptions(self, label: str, production_ids: set[str] | None = None) -> set[str]:
+        """Production ids of remembered adoptions (of `production_ids`, or all) whose VeritasBot object is gone."""
+        adoptions = {production_id: veritas_id for production_id, veritas_id in self.remembered_adoptions(label).items()
+                     if production_ids is None or production_id in production_ids}
+        self.fetch(Side.VERITAS, label, adoptions.values())
         veritas_rows = self.rows(Side.VERITAS, label)
-        return {production_id for production_id, veritas_id in self.remembered_adoptions(label).items()
-                if veritas_id not in veritas_rows}
+        return {production_id for production_id, veritas_id in adoptions.items() if veritas_id not in veritas_rows}
 
     def forget_adoptions(self, label: str, production_ids: set[str]) -> None:
         """Drop remembered adoptions (stale ones) from this run's view: those objects are matched again."""
@@ -198,7 +371,7 @@ class Catalog:
         key = self.natural_key(Side.PRODUCTION, label, production_id)
         if key is None or _key_is_empty(key):
             return Identity(Match.ABSENT, None)
-        candidates = [candidate for candidate in self._index(label).get(key, ())
+        candidates = [candidate for candidate in self.veritas_ids_with_key(label, key)
                       if candidate not in self.rows(Side.PRODUCTION, label)]
         if len(candidates) > 1:
             return Identity(Match.AMBIGUOUS, None, tuple(sorted(candidates)))
@@ -210,7 +383,8 @@ class Catalog:
         return Identity(Match.ADOPTED, candidates[0])
 
     def _remembered_counterpart(self, label: str, production_id: str) -> bool:
-        return self.remembered_adoptions(label).get(production_id) in self.rows(Side.VERITAS, label)
+        adopted = self.remembered_adoptions(label).get(production_id)
+        return adopted is not None and adopted in self.rows(Side.VERITAS, label)
 
     def _holder(self, label: str, veritas_id: str, production_id: str, key: Any) -> str | None:
         """The other production object whose counterpart `veritas_id` is, if any: the one that remembers
@@ -255,19 +429,31 @@ class Catalog:
 
 
 class _RowsById(Mapping):
-    """Production rows of one model, read by id on first use: an incremental run reads the objects it
-    syncs and those their references need, not whole models. Iterating sees only what was read."""
+    """Rows of one model on one side, read by need: by id on first use (in batches through `fetch`), or
+    added when found otherwise (by natural key, or written by this run). Iterating sees only what was read."""
 
     def __init__(self, read: Callable[[set[str]], list[dict]]):
         self._read = read
         self._found: dict[str, dict] = {}
-        self._absent: set[str] = set()  # not in production (deleted): asked once
+        self._absent: set[str] = set()  # not on that side (deleted, or never there): asked once
 
     def fetch(self, ids: Iterable[str]) -> None:
-        missing = set(ids) - self._found.keys() - self._absent
+        missing = set(ids) - self._found.keys() - self._absent - {None}  # no id: an empty `id=` lists everything
         if missing:
             self._found.update((row["id"], row) for row in self._read(missing))
             self._absent |= missing - self._found.keys()
+
+    def add(self, rows: Iterable[dict]) -> None:
+        for row in rows:
+            self._found[row["id"]] = row
+            self._absent.discard(row["id"])
+
+    def found(self) -> list[str]:
+        return list(self._found)
+
+    @property
+    def absent(self) -> set[str]:
+        return set(self._absent)
 
     def __getitem__(self, object_id: str) -> dict:
         self.fetch([object_id])
@@ -278,6 +464,33 @@ class _RowsById(Mapping):
 
     def __len__(self) -> int:
         return len(self._found)
+
+
+# Bounds of one natural-key lookup: distinct values per filter (the URL stays short), and the product of
+# their counts (the most rows the listing can return), at most a page and a few times the keys it asks for.
+_MAX_FILTER_VALUES, _MAX_FILTER_PRODUCT, _MAX_OVERREAD = 40, 1000, 4
+
+
+def _batched_filters(key_filters: list[dict[str, set[Any]]]) -> Iterator[dict[str, list[Any]]]:
+    """Merge the filters of many keys into few listings: keys filtering on the same parameters go together
+    (in sorted order, so that keys sharing a reference sit in one batch) while each stays within bounds."""
+    by_parameters: dict[tuple[str, ...], list[dict[str, set[Any]]]] = {}
+    for filters in key_filters:
+        by_parameters.setdefault(tuple(sorted(filters)), []).append(filters)
+    for names, same in by_parameters.items():
+        same.sort(key=lambda filters: [sorted(map(str, filters[name])) for name in names])
+        merged: dict[str, set[Any]] = {}
+        keys = 0
+        for filters in same:
+            trial = {name: merged.get(name, set()) | filters[name] for name in names}
+            product = math.prod(len(values) for values in trial.values())
+            if merged and (max(len(values) for values in trial.values()) > _MAX_FILTER_VALUES
+                           or product > min(_MAX_FILTER_PRODUCT, _MAX_OVERREAD * (keys + 1))):
+                yield {name: sorted(values, key=str) for name, values in merged.items()}
+                trial, keys = {name: set(filters[name]) for name in names}, 0
+            merged, keys = trial, keys + 1
+        if merged:
+            yield {name: sorted(values, key=str) for name, values in merged.items()}
 
 
 def _key_is_empty(key: Any) -> bool:

@@ -68,6 +68,10 @@ class NautobotUnavailable(RuntimeError):
         super().__init__(f"{instance} Nautobot at {origin}: {method} {endpoint}: {problem}")
 
 
+class QueryRefused(NautobotUnavailable):
+    """A read refused as malformed (HTTP 400: a filter the endpoint does not know, a value it cannot parse)."""
+
+
 class OutcomeUnknown(Exception):
     """A write was sent and its answer lost (timeout, reset connection, 502-504): it may have been committed."""
 
@@ -218,6 +222,14 @@ class NautobotClient:
     def get_json(self, path: str, **params: Any) -> Any:
         return self._get(path.strip("/"), params)
 
+    def graphql(self, query: str) -> dict:
+        """The `data` of a GraphQL query: a read, retried as reads are."""
+        answer = self._call("POST", f"{self.api.base_url}/graphql/", body={"query": query}, read=True).json()
+        if answer.get("errors"):
+            raise self.unavailable("POST", "graphql", "; ".join(str(error.get("message")) for error in answer["errors"]),
+                                   QueryRefused)
+        return answer["data"]
+
     def _get(self, endpoint: str, params: dict) -> dict:
         return self._call("GET", f"{self.api.base_url}/{endpoint}/", params=params).json()
 
@@ -245,8 +257,9 @@ class NautobotClient:
         return response.json() if response.content else None
 
     # ---------------------------------------------------------------- one request, retried as it deserves
-    def _call(self, method: str, url: str, *, params: dict | None = None, body: Any = None) -> requests.Response:
-        endpoint, writing = endpoint_of(url), method not in READ_METHODS
+    def _call(self, method: str, url: str, *, params: dict | None = None, body: Any = None,
+              read: bool = False) -> requests.Response:
+        endpoint, writing = endpoint_of(url), method not in READ_METHODS and not read
         attempt = 0
         while True:
             attempt += 1
@@ -282,7 +295,8 @@ class NautobotClient:
                 elif writing:
                     raise NautobotWriteError(status, _error_detail(response))
                 elif status < 500:
-                    raise self.unavailable(method, endpoint, f"HTTP {status}: {response.text[:300]}")
+                    raise self.unavailable(method, endpoint, f"HTTP {status}: {response.text[:300]}",
+                                           QueryRefused if status == 400 else NautobotUnavailable)
             delay = retry_after if retry_after is not None else \
                 min(self.settings.backoff * 2 ** (attempt - 1), _LONGEST_BACKOFF)
             if attempt > self.settings.retries or not self.retry_budget.allows(delay):
@@ -291,8 +305,9 @@ class NautobotClient:
             log.debug("%s %s %s: %s; retrying in %.1f s", self.name, method, endpoint, problem, delay)
             time.sleep(delay)
 
-    def unavailable(self, method: str, endpoint: str, problem: str) -> NautobotUnavailable:
-        return NautobotUnavailable(self.name, self.origin.split("://", 1)[1], method, endpoint, problem)
+    def unavailable(self, method: str, endpoint: str, problem: str,
+                    error: type[NautobotUnavailable] = NautobotUnavailable) -> NautobotUnavailable:
+        return error(self.name, self.origin.split("://", 1)[1], method, endpoint, problem)
 
 
 def endpoint_of(url: str) -> str:

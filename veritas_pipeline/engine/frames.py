@@ -23,11 +23,12 @@ from .quality import (
     REFERENCE_COLUMNS,
     TREE_COLUMNS,
     TYPE_COLUMNS,
+    VERITAS,
     VERITAS_COLUMNS,
     blank,
     frame,
 )
-from .registry import MODELS, TAG_MODEL, ModelSpec, models_of_group
+from .registry import MODELS, ModelSpec, models_of_group
 from .state import StateStore
 from .values import ref_id
 
@@ -52,6 +53,8 @@ class GroupData:
         targets = {reference.target for spec in self.specs for reference in spec.references()}
         targets |= set(self.references["target_label"])
         labels += sorted({target for target in targets if _is_synced(target)} - set(labels))
+        for spec in self.specs:  # the identities of what they reference, read in batches where read by need
+            self.catalog.prepare_references(spec, self.catalog.rows(Side.PRODUCTION, spec.label).values())
         return {label: {production_id: self._counterpart(label, production_id)
                         for production_id in self.catalog.rows(Side.PRODUCTION, label)} for label in labels}
 
@@ -84,7 +87,7 @@ class GroupData:
 
     @cached_property
     def veritas(self) -> pd.DataFrame:
-        tag_ids = {row["name"]: tag_id for tag_id, row in self.catalog.rows(Side.VERITAS, TAG_MODEL).items()}
+        tag_ids = self.catalog.tag_ids([self.policy.sync_tag, *self.policy.discovery_tags])
         sync_tag = tag_ids.get(self.policy.sync_tag)
         discovery_tags = {tag_ids[name] for name in self.policy.discovery_tags if name in tag_ids}
         written = self._written_ids()
@@ -100,8 +103,11 @@ class GroupData:
                              "production_id": stands_for.get(veritas_id), "sync_tag": sync_tag in tags,
                              "discovery_tag": bool(tags & discovery_tags), "written": veritas_id in written})
         own = {spec.label for spec in self.specs}
-        referenced = set(self.references["target_label"]) - own
-        for label in sorted(referenced):
+        referenced = self.references[self.references["side"] == VERITAS].groupby("target_label")["target_id"]
+        for label, target_ids in sorted(referenced):
+            if label in own:
+                continue
+            self.catalog.fetch(Side.VERITAS, label, target_ids)  # the referenced ones, where read by need
             for veritas_id in self.catalog.rows(Side.VERITAS, label):
                 rows.append({"label": label, "id": veritas_id,
                              "name": self.catalog.display(Side.VERITAS, label, veritas_id), "key": None,
@@ -141,6 +147,7 @@ class GroupData:
         for spec in self.specs:
             if not spec.tree:
                 continue
+            self.catalog.fetch_ancestors(Side.VERITAS, spec.label)  # read by need: the branches up to the roots
             for veritas_id, row in self.catalog.rows(Side.VERITAS, spec.label).items():
                 rows.append({"label": spec.label, "id": veritas_id, "parent": ref_id(row.get(spec.tree)),
                              "name": row.get("name") or self.catalog.display(Side.VERITAS, spec.label, veritas_id),
@@ -154,6 +161,8 @@ class GroupData:
             if not (spec.tree and spec.tree_type):
                 continue
             type_spec = MODELS[spec.field(spec.tree_type).target]
+            self.catalog.fetch(Side.VERITAS, type_spec.label, self.trees["type_id"].dropna())
+            self.catalog.fetch_ancestors(Side.VERITAS, type_spec.label)
             for type_id, row in self.catalog.rows(Side.VERITAS, type_spec.label).items():
                 # Nautobot's `nestable`: a node may also sit under a node of its own type.
                 rows.append({"label": type_spec.label, "id": type_id, "name": row.get("name") or type_id,

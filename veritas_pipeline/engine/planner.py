@@ -16,7 +16,7 @@ import json
 import logging
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping, Protocol
 
 import structlog
 from diffsync import Adapter, DiffSyncModel
@@ -121,6 +121,15 @@ UNRESOLVED = _Unresolved()
 
 
 @cache
+class Holders(Protocol):
+    """Which VeritasBot objects hold discovered devices or VMs (engine/holders.py asks VeritasBot)."""
+
+    def prefetch(self, label: str, veritas_ids: Iterable[str]) -> None:
+        """Find out for these objects at once: `holds` will ask about them."""
+
+    def holds(self, label: str, veritas_id: str) -> bool: ...
+
+
 def _route_diffsync_logs() -> None:
     """diffsync logs every diff through structlog at info level. Unless the application configured
     structlog itself, send those records to the standard `diffsync` logger, kept at WARNING."""
@@ -224,14 +233,14 @@ def recorded_value(spec_field: Field, value: Any) -> Any:
 
 class Planner:
     def __init__(self, catalog: Catalog, policy: PrecedencePolicy, sync_tag_id: str | None,
-                 discovery_tag_ids: frozenset[str], holders: dict[str, set[str]]):
+                 discovery_tag_ids: frozenset[str], holders: Holders):
         _route_diffsync_logs()
         self.catalog = catalog
         self.policy = policy
         self.sync_tag_id = sync_tag_id
         self.discovery_tag_ids = discovery_tag_ids
         self.managed_tag_ids = discovery_tag_ids | ({sync_tag_id} if sync_tag_id else set())
-        self.holders = holders  # label -> VeritasBot ids that hold discovered devices or VMs
+        self.holders = holders  # which VeritasBot objects hold discovered devices or VMs
         # Production ids that will not exist in VeritasBot after this run (failed or pending objects).
         self.unavailable: dict[str, dict[str, str]] = {}
         self._orphans: dict[str, list[tuple[str, str]]] = {}
@@ -245,6 +254,7 @@ class Planner:
         selected = production_rows if production_ids is None else {
             pid: row for pid, row in production_rows.items() if pid in production_ids}
 
+        self.catalog.prepare_references(spec, selected.values())
         translated: list[tuple[str, str, dict]] = []  # (VeritasBot id, production id, desired values)
         # Parents first: a child sees whether its parent is writable in this run before it is translated.
         for production_id in self._parents_first(spec, selected):
@@ -252,12 +262,14 @@ class Planner:
             if veritas_id is None:
                 continue
             plan.covered.add(veritas_id)
-            if production_id in plan.adopted:
-                plan.adoption_rules[production_id] = self.touched_rule(
-                    spec, veritas_id, veritas_rows[veritas_id], adopted=True) or FOLLOWS_PRODUCTION
             desired = self._translate(spec, production_id, selected[production_id], plan)
             if desired is not None:
                 translated.append((veritas_id, production_id, desired))
+        if not self.policy.discovery_owned(spec):
+            self.holders.prefetch(spec.label, plan.adopted.values())
+        for production_id, veritas_id in plan.adopted.items():
+            plan.adoption_rules[production_id] = self.touched_rule(
+                spec, veritas_id, veritas_rows[veritas_id], adopted=True) or FOLLOWS_PRODUCTION
 
         wanted = [_attributes(spec, desired) for _veritas_id, _production_id, desired in translated]
         model = diffsync_model(spec, tuple(sorted({name for attributes in wanted for name in attributes})))
@@ -274,7 +286,10 @@ class Planner:
 
         adopted = set(plan.adopted.values())
         changed: set[str] = set()
-        for element in target.diff_from(source).get_children():
+        elements = list(target.diff_from(source).get_children())
+        self.holders.prefetch(spec.label, [element.keys["veritas_id"] for element in elements
+                                           if element.action == "update"])
+        for element in elements:
             veritas_id, production_id = element.keys["veritas_id"], element.keys["production_id"]
             if element.action == "create":
                 changed.add(veritas_id)
@@ -541,7 +556,7 @@ class Planner:
             return "discovery tag: discovery owns this object"
         if adopted and self.policy.discovery_owned(spec):
             return "adopted: VeritasBot had this object before the sync, and discovery jobs create its model"
-        if veritas_id in self.holders.get(spec.label, ()):
+        if self.holders.holds(spec.label, veritas_id):
             return "holds discovered devices or virtual machines"
         return None
 

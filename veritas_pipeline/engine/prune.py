@@ -48,8 +48,8 @@ def prune_orphans(catalog: Catalog, find_orphans: Callable[[ModelSpec], list[tup
     the policy allows; `synced_count` is how many objects of a model carry the sync tag (the applier's
     journal audits each delete request)."""
     report = PruneReport(enabled=policy.prune_orphans and not dry_run, limit=policy.prune_limit)
-    if catalog.production_by_id:
-        report.skipped = "an incremental run reads production partly: orphans need a full read"
+    if catalog.by_id:
+        report.skipped = "an incremental run reads both instances partly: orphans need a full read"
         return report
     failed = [(label, error) for side, label, error in catalog.failed_reads if side is Side.PRODUCTION]
     if failed:

@@ -350,10 +350,43 @@ class ModelSpec:
         # Union fields only ever add content types, so they never take anything from discovery.
         return frozenset((*COMMON_SAFE_FIELDS, *self.safe, *(union.name for union in self.of_kind(Kind.UNION))))
 
+    @property
+    def graphql_name(self) -> str:
+        """Nautobot's GraphQL name of the model's list, and of the reverse relation to it from the models
+        it references (a location's `devices`, a cluster's `virtual_machines`): its endpoint's last part."""
+        return self.endpoint.rsplit("/", 1)[-1].replace("-", "_")
+
+    @property
+    def key_filterable(self) -> bool:
+        """Whether VeritasBot objects can be found by natural key through list filters: every key part is a
+        plain value, a reference or a content type, each filtered by its field's name."""
+        return all(self.field(name).kind in _FILTERABLE_KINDS for name in self.key)
+
+    def key_parts(self, key: tuple) -> Iterator[tuple[str, Any, str | None]]:
+        """(field name, part, model the part's reference points into, or None) for each part of one of this
+        model's natural keys: a generic reference's model is the key's content-type part."""
+        for name, part in zip(self.key, key):
+            key_field = self.field(name)
+            if key_field.kind is Kind.GENERIC:
+                yield name, part, key[self.key.index(key_field.type_field)] if key_field.type_field in self.key else None
+            else:
+                yield name, part, key_field.target if key_field.is_reference else None
+
+    def kept(self, row: dict) -> dict:
+        """The part of a REST row the sync uses: its declared fields and what names and places it. The rest
+        (urls, computed fields, undeclared fields) is dropped on read, which bounds the memory a run needs."""
+        return {name: value for name, value in row.items() if name in self.fields or name in _ROW_BASICS}
+
     def may_reference(self, label: str) -> bool:
         """Whether an object of this model can point at an object of `label` (a generic reference can
         point at any model)."""
         return any(reference.kind is Kind.GENERIC or reference.target == label for reference in self.references())
+
+
+_FILTERABLE_KINDS = frozenset({Kind.VALUE, Kind.REFERENCE, Kind.GENERIC, Kind.CONTENT_TYPE})
+# Row fields every model keeps besides its declared ones: identity, display name, age, any discovery tag
+# (read off models that do not sync tags too), and a tree type's nestability.
+_ROW_BASICS = frozenset({"id", "display", "name", "created", "tags", "nestable"})
 
 
 def _model(label: str, endpoint: str, *, group: str | None, key: str, fields: Mapping[str, Field],

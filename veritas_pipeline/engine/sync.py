@@ -11,6 +11,7 @@ from typing import Any
 from .apply import Applier, ApplyResult, audit_entries, journal_objects, writes_of_journal
 from .catalog import Catalog, Side
 from .client import NautobotClient, NautobotWriteError, OutcomeUnknown
+from .holders import DiscoveryHolders
 from .planner import IDENTITY_ACTION, Conflict, Failure, ModelPlan, Pending, Planner, Write
 from .policy import PrecedencePolicy
 from .prune import PRUNE_RUN_GROUP, PruneReport, prune_orphans
@@ -20,12 +21,9 @@ from .registry import (
     SYNCED_MODELS,
     TAG_MODEL,
     ModelSpec,
-    discovery_placements,
-    holder_models,
     models_of_group,
 )
 from .state import StateStore
-from .values import ref_id
 
 log = logging.getLogger(__name__)
 
@@ -109,8 +107,8 @@ class RunJournal:
 class SyncEngine:
     """One run's view of the two instances. Build one per run: its catalog caches what it read.
 
-    An incremental engine reads production objects by id, as `sync_group(production_ids=...)` and their
-    references need them, instead of whole models."""
+    An incremental engine reads objects by id on both sides, as `sync_group(production_ids=...)` and their
+    references need them, instead of whole models; any engine reads discovered (lookup) models so."""
 
     def __init__(self, production: NautobotClient, veritas: NautobotClient, *,
                  policy: PrecedencePolicy | None = None, state: StateStore | None = None,
@@ -123,7 +121,7 @@ class SyncEngine:
         self.state = state
         self.run_id = run_id or uuid.uuid4().hex
         self.catalog = Catalog(production, veritas, adoptions=state.adoptions if state else None,
-                               production_by_id=incremental)
+                               by_id=incremental)
         self.journal = RunJournal(state, self.run_id) if state else None
         self.applier = Applier(veritas, batch_size=batch_size, journal=self.journal, backoff=veritas.settings.backoff,
                                holds=lambda spec, write, row: self.planner().written_as_intended(spec, write, row))
@@ -132,13 +130,14 @@ class SyncEngine:
 
     # ---------------------------------------------------------------- setup
     def _tag_ids(self) -> dict[str, str]:
-        return {row["name"]: tag_id for tag_id, row in self.catalog.rows(Side.VERITAS, TAG_MODEL).items()}
+        """The ids of the sync tag and the discovery tags VeritasBot has, by name."""
+        return self.catalog.tag_ids([self.policy.sync_tag, *self.policy.discovery_tags])
 
     def _ensure_sync_tag(self, dry_run: bool) -> None:
         """The sync tag must allow every model the sync tags before anything carries it."""
         wanted = sorted(spec.label for spec in SYNCED_MODELS if spec.tags)
-        tags = self.catalog.rows(Side.VERITAS, TAG_MODEL)
-        existing = next((row for row in tags.values() if row["name"] == self.policy.sync_tag), None)
+        tag_id = self._tag_ids().get(self.policy.sync_tag)
+        existing = self.catalog.rows(Side.VERITAS, TAG_MODEL)[tag_id] if tag_id else None
         if dry_run:
             return
         endpoint = MODELS[TAG_MODEL].endpoint
@@ -169,41 +168,13 @@ class SyncEngine:
         raise self.veritas.unavailable("POST" if send == self.veritas.create else "PATCH", endpoint,
                                        f"the sync tag's writes keep getting lost, {_SETTLE_ATTEMPTS} times")
 
-    def _discovery_holders(self) -> dict[str, set[str]]:
-        """The objects of the registry's holder models (locations, racks) in which objects carrying a
-        discovery tag sit (devices, VMs through their cluster): one bulk read per discovered model and tag."""
-        holders: dict[str, set[str]] = {label: set() for label in holder_models()}
-        present = set(self._tag_ids())
-        tags = [tag for tag in self.policy.discovery_tags if tag in present]
-        if not tags:
-            return holders
-        discovered: dict[str, list[dict]] = {}
-        for spec, path, holder in discovery_placements():
-            if spec.label not in discovered:
-                # One read per tag: several values of Nautobot's `tags` filter must all match (AND).
-                discovered[spec.label] = [row for tag in tags
-                                          for row in self.veritas.list(spec.endpoint, tags=tag, exclude_m2m="true")]
-            for row in discovered[spec.label]:
-                holders[holder].add(self._follow(spec, row, path))
-        for ids in holders.values():
-            ids.discard(None)
-        return holders
-
-    def _follow(self, spec: ModelSpec, row: dict | None, path: tuple[str, ...]) -> str | None:
-        """The id at the end of a reference path from `row` (VeritasBot rows; None where it breaks)."""
-        for hop in path[:-1]:
-            target = spec.field(hop).target
-            row = self.catalog.rows(Side.VERITAS, target).get(ref_id((row or {}).get(hop)) or "")
-            spec = MODELS[target]
-        return ref_id((row or {}).get(path[-1]))
-
     def planner(self) -> Planner:
         if self._planner is None:
             tag_ids = self._tag_ids()
             self._planner = Planner(
                 self.catalog, self.policy, sync_tag_id=tag_ids.get(self.policy.sync_tag),
                 discovery_tag_ids=frozenset(tag_ids[name] for name in self.policy.discovery_tags if name in tag_ids),
-                holders=self._discovery_holders())
+                holders=DiscoveryHolders(self.veritas, [name for name in self.policy.discovery_tags if name in tag_ids]))
         return self._planner
 
     def settle_open_journal(self) -> int:
@@ -300,9 +271,8 @@ class SyncEngine:
                     production_ids: set[str] | None) -> tuple[ModelReport, ModelPlan]:
         started = time.monotonic()
         loaded_before = self.catalog.load_seconds
-        self.catalog.load_production(spec.label, production_ids)
-        self.catalog.rows(Side.VERITAS, spec.label)
-        stale = self.catalog.stale_adoptions(spec.label)
+        self.catalog.load_model(spec.label, production_ids)
+        stale = self.catalog.stale_adoptions(spec.label, production_ids)
         if stale:  # their VeritasBot objects are gone: match those production objects afresh
             log.info("%s: forgetting %d adoptions whose VeritasBot object is gone", spec.label, len(stale))
             self.catalog.forget_adoptions(spec.label, stale)

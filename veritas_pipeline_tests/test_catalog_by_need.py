@@ -1,0 +1,159 @@
+"""Reading by need, on fake instances that apply Nautobot's list filters: discovered models are read only for
+the objects production references, by id and by natural key in batched filters, never whole."""
+
+from __future__ import annotations
+
+import random
+import uuid
+
+import pytest
+
+from veritas_pipeline.engine.catalog import Catalog, Match, Side, _batched_filters
+from veritas_pipeline.engine.client import QueryRefused
+from veritas_pipeline.engine.registry import MODELS
+
+LOOKUP_PARAMETERS = {"depth", "exclude_m2m", "limit"}
+
+
+class FilteringClient:
+    """Rows per endpoint, filtered as Nautobot's list filters would (several values of one filter ORed,
+    references matched by id); every listing recorded. `refused`: filters the endpoint does not know."""
+
+    def __init__(self, rows: dict[str, list[dict]], read_only: bool = False, refused: set[str] = frozenset()):
+        self.rows, self.read_only, self.refused = rows, read_only, refused
+        self.listings: list[tuple[str, dict]] = []
+
+    def list(self, endpoint: str, **filters) -> list[dict]:
+        self.listings.append((endpoint, filters))
+        if set(filters) & self.refused:
+            raise QueryRefused("VeritasBot", "127.0.0.1", "GET", endpoint, "HTTP 400: unknown filter field")
+        return [dict(row) for row in self.rows.get(endpoint, []) if all(
+            _value(row.get(name)) in {str(value) for value in values} for name, values in filters.items())]
+
+    def list_by_ids(self, endpoint: str, ids) -> list[dict]:
+        return self.list(endpoint, id=sorted(ids))
+
+    def whole_reads(self, endpoint: str) -> int:
+        return sum(1 for asked, filters in self.listings if asked == endpoint and not filters)
+
+
+def _value(value) -> str:
+    return str(value["id"] if isinstance(value, dict) else value)
+
+
+def uid(rng: random.Random) -> str:
+    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+
+def estate(seed: int, devices: int = 30, interfaces: int = 20):
+    """One location in both instances; devices with interfaces in both, under other UUIDs in VeritasBot (as
+    discovery made them), plus devices only VeritasBot has. Production's cable endpoints: some interfaces."""
+    rng = random.Random(seed)
+    location_p, location_v = uid(rng), uid(rng)
+    production = {"dcim/locations": [{"id": location_p, "name": "Site", "parent": None}], "dcim/devices": [],
+                  "dcim/interfaces": []}
+    veritas = {"dcim/locations": [{"id": location_v, "name": "Site", "parent": None}], "dcim/devices": [],
+               "dcim/interfaces": []}
+    referenced = []
+    for number in range(devices):
+        name = f"device-{number:03d}"
+        mirrored = number < devices // 2
+        veritas_device = uid(rng)
+        veritas["dcim/devices"].append({"id": veritas_device, "name": name, "location": {"id": location_v}, "rack": None})
+        if mirrored:
+            production_device = uid(rng)
+            production["dcim/devices"].append({"id": production_device, "name": name,
+                                               "location": {"id": location_p}, "rack": None})
+        for port in range(interfaces):
+            veritas["dcim/interfaces"].append({"id": uid(rng), "name": f"eth{port}", "device": {"id": veritas_device}})
+            if mirrored:
+                production_interface = uid(rng)
+                production["dcim/interfaces"].append({"id": production_interface, "name": f"eth{port}",
+                                                      "device": {"id": production_device}})
+                if rng.random() < 0.3:
+                    referenced.append(production_interface)
+    return production, veritas, referenced
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_referenced_interfaces_are_found_by_natural_key_in_few_listings(seed: int):
+    production_rows, veritas_rows, referenced = estate(seed)
+    production, veritas = FilteringClient(production_rows, read_only=True), FilteringClient(veritas_rows)
+    catalog = Catalog(production, veritas)
+
+    catalog.prepare("dcim.interface", referenced)
+    identities = {pid: catalog.identity("dcim.interface", pid) for pid in referenced}
+    by_id = {row["id"]: row for row in production_rows["dcim/interfaces"]}
+    devices = {row["id"]: row["name"] for row in production_rows["dcim/devices"]}
+    veritas_devices = {row["id"]: row["name"] for row in veritas_rows["dcim/devices"]}
+    for pid, identity in identities.items():
+        assert identity.match is Match.ADOPTED, pid
+        found = next(row for row in veritas_rows["dcim/interfaces"] if row["id"] == identity.veritas_id)
+        assert (veritas_devices[found["device"]["id"]], found["name"]) == \
+            (devices[by_id[pid]["device"]["id"]], by_id[pid]["name"])
+
+    for client in (production, veritas):
+        assert client.whole_reads("dcim/interfaces") == client.whole_reads("dcim/devices") == 0
+    interface_listings = [filters for endpoint, filters in veritas.listings if endpoint == "dcim/interfaces"]
+    # One by id (the production UUIDs: none there), then by (device, name), several keys a listing.
+    assert 2 <= len(interface_listings) <= 1 + len(referenced) / 3
+    read = sum(len(veritas.list("dcim/interfaces", **filters)) for filters in interface_listings)
+    assert read <= 4 * len(referenced), "a listing returns at most a few times the keys it asks for"
+
+
+def test_an_interface_of_a_device_veritasbot_lacks_is_absent_without_a_listing_of_interfaces():
+    production_rows, veritas_rows, _referenced = estate(4, devices=4, interfaces=3)
+    gone = {row["id"] for row in veritas_rows["dcim/devices"] if row["name"] == "device-000"}
+    veritas_rows["dcim/devices"] = [row for row in veritas_rows["dcim/devices"] if row["id"] not in gone]
+    veritas_rows["dcim/interfaces"] = [row for row in veritas_rows["dcim/interfaces"] if row["device"]["id"] not in gone]
+    device_000 = next(row["id"] for row in production_rows["dcim/devices"] if row["name"] == "device-000")
+    orphaned = [row["id"] for row in production_rows["dcim/interfaces"] if row["device"]["id"] == device_000]
+    veritas = FilteringClient(veritas_rows)
+    catalog = Catalog(FilteringClient(production_rows, read_only=True), veritas)
+
+    catalog.prepare("dcim.interface", orphaned)
+    assert all(catalog.identity("dcim.interface", pid).match is Match.ABSENT for pid in orphaned)
+    assert [filters for endpoint, filters in veritas.listings if endpoint == "dcim/interfaces" and "device" in filters] == []
+
+
+def test_a_filter_the_endpoint_refuses_falls_back_to_reading_the_model_whole():
+    production_rows, veritas_rows, referenced = estate(5, devices=4, interfaces=3)
+    veritas = FilteringClient(veritas_rows, refused={"device"})
+    catalog = Catalog(FilteringClient(production_rows, read_only=True), veritas)
+
+    catalog.prepare("dcim.interface", referenced)
+    assert all(catalog.identity("dcim.interface", pid).match is Match.ADOPTED for pid in referenced)
+    assert veritas.whole_reads("dcim/interfaces") == 1
+
+
+def test_batches_stay_within_their_bounds_and_cover_every_key():
+    rng = random.Random(7)
+    keys = [{"device": {f"d{rng.randrange(60)}"}, "name": {f"eth{rng.randrange(48)}"}} for _ in range(500)]
+    keys += [{"name": {f"solo{number}"}} for number in range(90)]  # another parameter set: never merged
+    batches = list(_batched_filters(keys))
+    for batch in batches:
+        assert all(len(values) <= 40 for values in batch.values())
+        product = 1
+        for values in batch.values():
+            product *= len(values)
+        asked = sum(1 for key in keys if set(batch) == set(key) and all(key[name] <= set(batch[name]) for name in key))
+        assert product <= min(1000, 4 * asked)
+    for key in keys:
+        assert any(set(batch) == set(key) and all(key[name] <= set(batch[name]) for name in key) for batch in batches)
+    assert len(batches) < len(keys) / 2
+
+
+def test_rows_keep_only_what_the_sync_uses():
+    row = {"id": "x", "display": "X", "name": "X", "url": "http://127.0.0.1/x", "natural_slug": "x_1",
+           "notes_url": "http://127.0.0.1/x/notes", "device": {"id": "d"}, "mac_address": "00:00:00:00:00:01"}
+    assert MODELS["dcim.interface"].kept(row) == {"id": "x", "display": "X", "name": "X", "device": {"id": "d"}}
+
+
+def test_asking_for_no_id_lists_nothing():
+    """An empty `id=` filter is dropped by the HTTP layer and would list the whole model."""
+    production_rows, veritas_rows, _referenced = estate(6, devices=2, interfaces=1)
+    veritas = FilteringClient(veritas_rows)
+    catalog = Catalog(FilteringClient(production_rows, read_only=True), veritas)
+    assert None not in catalog.rows(Side.VERITAS, "dcim.device")
+    catalog.fetch(Side.VERITAS, "dcim.device", [None])
+    assert veritas.listings == []
