@@ -112,6 +112,7 @@ from nautobot.wireless.models import RadioProfile, SupportedDataRate, WirelessNe
 
 PLAN_FORMAT = 1
 BULK_BATCH = 1000
+SCALE_DEVICE_INTERFACES = 50  # interfaces of each --scale device (and of each --discovery-scale device)
 # Status names are the labels of Nautobot's built-in status choices, so they normally exist already.
 STATUS_COLORS = {"Active": "4caf50", "Planned": "00bcd4", "Reserved": "00bcd4", "Available": "4caf50",
                  "Deprecated": "f44336", "Offline": "ffc107", "Failed": "f44336", "Connected": "4caf50",
@@ -757,19 +758,33 @@ class DiscoveryPlan:
 
 # ---------------------------------------------------------------------------------------------- --scale
 class ScaleSeeder(Seeder):
-    """About N more objects, spread evenly over the synced models, for benchmarks.
+    """About N more objects of the synced models, for benchmarks.
+
+    About 5% of them are cables and contact associations on production devices this pass adds (with
+    SCALE_DEVICE_INTERFACES interfaces each, in the plan devices' locations): the plan lists those devices as
+    `scale_devices`, and seed_discovery.py mirrors them in VeritasBot under other UUIDs, so a sync at scale has
+    to resolve these references into discovered (lookup) models. The devices and interfaces are extra: lookup
+    models, not counted in N. The rest is spread evenly over the other synced models.
 
     It draws from a random stream of its own and runs after the discovery plan is built, so the other seeded
-    objects and the plan are the same at any --scale. bulk_create is used where the model's save() adds
-    nothing; PowerFeed computes available_power in save(), so feeds are saved one by one. Parents come from what
+    objects and the plan (but for `scale_devices`, present only at --scale > 0) are the same at any --scale.
+    bulk_create is used where the model's save() adds nothing; PowerFeed computes available_power and Cable
+    creates its terminations and paths in save(), so those are saved one by one. Parents come from what
     exists, including objects created earlier in this pass.
     """
 
-    def __init__(self, seed: str) -> None:
+    REFERENCING_SHARE = 0.05  # cables plus contact associations, of N
+
+    def __init__(self, seed: str, plan: dict | None = None) -> None:
         super().__init__(seed, "production-scale")
         self.number = 0
+        self.plan = plan if plan is not None else {}
+        self.scale_devices: list[Device] = []
 
     def run(self, total: int) -> None:
+        referencing = round(total * self.REFERENCING_SHARE) if self.plan.get("devices") else 0
+        cables, associations = referencing // 2, referencing - referencing // 2
+        total -= referencing
         builders = [
             self.tenant_groups, self.tenants, self.contacts, self.teams, self.tags, self.locations,
             self.rack_groups, self.racks, self.power_panels, self.power_feeds, self.manufacturers,
@@ -782,6 +797,10 @@ class ScaleSeeder(Seeder):
             count = share + (1 if index < remainder else 0)
             if count:
                 build(count)
+        if referencing:
+            self.devices(max(2, -(-2 * cables // SCALE_DEVICE_INTERFACES)))
+            self.cables(cables)
+            self.contact_associations(associations)
 
     def name(self, kind: str) -> str:
         """Globally unique names keep natural keys unambiguous even where Nautobot does not enforce it."""
@@ -971,6 +990,78 @@ class ScaleSeeder(Seeder):
                                            "status": self.rng.choice(statuses),
                                            "tenant": self.maybe(tenants, 0.3)})
 
+    # ------------------------------------------------------------------ references into discovered models
+    def devices(self, count: int) -> None:
+        """Production devices placed like the plan's mirrored devices (their locations, device types, roles and
+        statuses), each with SCALE_DEVICE_INTERFACES interfaces; listed in the plan for seed_discovery.py."""
+        models = [Device.objects.select_related("location", "device_type", "role", "status").get(
+            pk=entry["production_id"]) for entry in self.plan["devices"]]
+        interface_status = self.status("Active", Interface)
+        devices, interfaces = [], []
+        for number in range(1, count + 1):
+            model = self.rng.choice(models)
+            device = Device(id=self.new_id(), name=f"scale-device-{number:05d}", location=model.location,
+                            device_type=model.device_type, role=model.role, status=model.status)
+            devices.append(device)
+            for port in range(1, SCALE_DEVICE_INTERFACES + 1):
+                interfaces.append(Interface(id=self.new_id(), device=device, name=f"Ethernet1/{port}",
+                                            type=InterfaceTypeChoices.TYPE_10GE_SFP_PLUS, status=interface_status))
+        self.bulk_create(Device, devices)
+        self.bulk_create(Interface, interfaces)
+        self.scale_devices = devices
+        by_device = defaultdict(list)
+        for interface in interfaces:
+            by_device[interface.device_id].append(interface)
+        self.plan["scale_devices"] = [{
+            "name": device.name, "location": device.location.natural_key(),
+            "device_type": device.device_type.natural_key(), "role": device.role.name, "status": device.status.name,
+            "natural_key": device.natural_key(), "production_id": str(device.pk),
+            "interfaces": [{"name": interface.name, "type": interface.type, "status": interface_status.name,
+                            "natural_key": interface.natural_key(),
+                            "production_id": str(interface.pk)} for interface in by_device[device.pk]],
+        } for device in devices]
+
+    def cables(self, count: int) -> None:
+        """Cables between interfaces of two different scale devices, each interface used once."""
+        free = [interface for device in self.scale_devices
+                for interface in Interface.objects.filter(device=device).order_by("_name")]
+        self.rng.shuffle(free)
+        statuses = list(Status.objects.get_for_model(Cable).order_by("name"))
+        types = [CableTypeChoices.TYPE_CAT6, CableTypeChoices.TYPE_SMF_OS2, CableTypeChoices.TYPE_MMF_OM4]
+        made = 0
+        while made < count and len(free) >= 2:
+            a = free.pop()
+            b = next((i for i in reversed(free) if i.device_id != a.device_id), None)
+            if b is None:
+                break
+            free.remove(b)
+            self.number += 1
+            cable = Cable(id=self.new_id(), termination_a=a, termination_b=b, status=self.rng.choice(statuses),
+                          label=f"SCALE-CBL-{self.number:06d}", type=self.rng.choice(types),
+                          length=self.rng.randint(1, 30), length_unit=CableLengthUnitChoices.UNIT_METER)
+            cable.save()
+            made += 1
+        self.created[model_label(Cable)] += made
+
+    def contact_associations(self, count: int) -> None:
+        """Contacts and teams on the scale devices: (owner, device, role) combinations, each used once."""
+        owners = [{"contact": contact} for contact in self.existing(Contact, "name")]
+        owners += [{"team": team} for team in self.existing(Team, "name")]
+        roles = list(Role.objects.get_for_model(ContactAssociation).order_by("name"))
+        statuses = list(Status.objects.get_for_model(ContactAssociation).order_by("name"))
+        device_type = content_type(Device)
+        combinations = len(owners) * len(roles) * len(self.scale_devices)
+        picked = sorted(self.rng.sample(range(combinations), min(count, combinations)))
+        rows = []
+        for index in picked:
+            owner, rest = divmod(index, len(roles) * len(self.scale_devices))
+            role, device = divmod(rest, len(self.scale_devices))
+            rows.append(ContactAssociation(
+                id=self.new_id(), associated_object_type=device_type,
+                associated_object_id=self.scale_devices[device].pk, role=roles[role],
+                status=self.rng.choice(statuses), **owners[owner]))
+        self.bulk_create(ContactAssociation, rows)
+
     # ------------------------------------------------------------------ wireless
     def supported_data_rates(self, count: int) -> None:
         # generate_test_data's rates stay below 165,000 Kbps: these cannot collide with them.
@@ -1029,10 +1120,11 @@ def main(argv: list[str] | None = None) -> int:
     # stack shares one Redis database: entries left by a run on another database would be wrong here.
     cache.clear()
     require_generated_database()
-    seeder, scale = ProductionSeeder(args.seed), ScaleSeeder(args.seed)
+    seeder = ProductionSeeder(args.seed)
     with transaction.atomic():
         seeder.run()
         plan = DiscoveryPlan(seeder).build()
+        scale = ScaleSeeder(args.seed, plan)  # adds the plan's `scale_devices` when it creates any
         scale.run(args.scale)
         provision_custom_field_defaults()
     seeder.created.update(scale.created)
@@ -1040,7 +1132,8 @@ def main(argv: list[str] | None = None) -> int:
     args.discovery_plan.write_text(json.dumps(plan, indent=2) + "\n")
     seeder.print_counts(f"seed_production.py --seed {args.seed} --scale {args.scale}")
     print(f"discovery plan: {len(plan['devices'])} devices, {len(plan['racks'])} racks, "
-          f"{len(plan['locations'])} locations -> {args.discovery_plan}")
+          f"{len(plan['locations'])} locations, {len(plan.get('scale_devices', []))} scale devices "
+          f"-> {args.discovery_plan}")
     return 0
 
 

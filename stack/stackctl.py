@@ -1,16 +1,21 @@
 """Local stack for veritas_pipeline: PostgreSQL, Redis, two Nautobot 3.2.7 servers, and the monitoring
 (a Prometheus Pushgateway the pipeline pushes to, a Prometheus that scrapes it), all on loopback.
 
-    stack up     [--seed S] [--scale N]   install what is missing, start everything, seed once
-    stack down                            stop the servers, Redis, PostgreSQL and the monitoring
-    stack reset  [--seed S] [--scale N]   put both databases back to their freshly seeded state
-    stack status                          what runs, where, and with which seed
-    stack env                             print the environment the pipeline and the tests use
+    stack up     [--seed S] [--scale N] [--discovery-scale D]   install what is missing, start, seed once
+    stack down                                                  stop the servers, Redis, PostgreSQL, monitoring
+    stack reset  [--seed S] [--scale N] [--discovery-scale D]   both databases back to their freshly seeded state
+    stack status                                                what runs, where, with which seed and scales
+    stack env                                                   print the environment the pipeline and tests use
+
+--scale N adds about N production objects of the synced models (benchmarks), some of them cables and contact
+associations on production devices that VeritasBot's discovery state mirrors. --discovery-scale D adds D
+discovered devices with 50 interfaces each, D/2 virtual machines and their IP addresses to VeritasBot.
 
 Everything lives under .stack/ (or $VERITAS_STACK_DIR). The migrated schema is kept as a template
 database and every seeded state as another template, so `reset` is a database clone, not a migration
-or a reseed. Without --seed (or VERITAS_STACK_SEED), `up` and `reset` keep the seed the databases hold;
-switching seeds says so, since it replaces both databases. Standard library only: this runs before any
+or a reseed. Without --seed (or VERITAS_STACK_SEED), `up` and `reset` keep the seed the databases hold,
+and likewise for --scale (VERITAS_STACK_SCALE) and --discovery-scale (VERITAS_STACK_DISCOVERY_SCALE); switching
+says so, since it replaces both databases. Standard library only: this runs before any
 virtual environment exists.
 """
 
@@ -299,18 +304,18 @@ class Stack:
         self.set_db_comment(TEMPLATE_DB, "migrated")
         self.step(f"template migrated in {time.monotonic() - started:.0f} s")
 
-    def seeded_template_name(self, instance: Instance, seed: str, scale: int) -> str:
+    def seeded_template_name(self, instance: Instance, seed: str, scale: int, discovery: int) -> str:
         safe = "".join(c if c.isalnum() else "_" for c in seed.lower())[:30]
-        return f"seeded_{instance.name}_{safe}_{scale}"
+        return f"seeded_{instance.name}_{safe}_{scale}_d{discovery}"
 
-    def state_label(self, seed: str, scale: int) -> str:
-        return f"seed={seed} scale={scale}"
+    def state_label(self, seed: str, scale: int, discovery: int) -> str:
+        return f"seed={seed} scale={scale} discovery={discovery}"
 
-    def ensure_seeded_templates(self, seed: str, scale: int) -> None:
+    def ensure_seeded_templates(self, seed: str, scale: int, discovery: int) -> None:
         production, veritas = self.instances
-        prod_tpl = self.seeded_template_name(production, seed, scale)
-        ver_tpl = self.seeded_template_name(veritas, seed, scale)
-        label = self.state_label(seed, scale)
+        prod_tpl = self.seeded_template_name(production, seed, scale, discovery)
+        ver_tpl = self.seeded_template_name(veritas, seed, scale, discovery)
+        label = self.state_label(seed, scale, discovery)
         if self.db_exists(prod_tpl) and self.db_comment(prod_tpl) == label \
                 and self.db_exists(ver_tpl) and self.db_comment(ver_tpl) == label:
             return
@@ -325,14 +330,18 @@ class Stack:
         plan = self.home / f"discovery-plan-{prod_tpl}.json"
         self.nautobot_script(work_prod, "seed_production.py", "--seed", seed, "--scale", str(scale),
                              "--discovery-plan", str(plan), log="seed.log")
-        self.step("seeding VeritasBot with the simulated discovery state")
+        seeded_production = time.monotonic()
+        self.step("seeding VeritasBot with the simulated discovery state"
+                  + (f" (discovery scale {discovery})" if discovery else ""))
         self.nautobot_script(work_ver, "seed_discovery.py", "--seed", seed, "--discovery-plan", str(plan),
-                             log="seed.log")
+                             "--discovery-scale", str(discovery), log="seed.log")
+        seeded_veritas = time.monotonic()
         for work, final in ((work_prod, prod_tpl), (work_ver, ver_tpl)):
             self.psql(f'DROP DATABASE IF EXISTS "{final}" WITH (FORCE)')
             self.psql(f'ALTER DATABASE "{work}" RENAME TO "{final}"')
             self.set_db_comment(final, label)
-        self.step(f"seeded in {time.monotonic() - started:.0f} s")
+        self.step(f"seeded {label} in {time.monotonic() - started:.0f} s (production "
+                  f"{seeded_production - started:.0f} s, VeritasBot {seeded_veritas - seeded_production:.0f} s)")
 
     def flush_cache(self, redis_db: int) -> None:
         """Nautobot caches custom fields and content types in Redis, not per database: a cloned database
@@ -341,10 +350,10 @@ class Stack:
             subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", str(self.redis_port), "-n", str(db), "flushdb"],
                            capture_output=True, check=True)
 
-    def restore_instances(self, seed: str, scale: int) -> None:
+    def restore_instances(self, seed: str, scale: int, discovery: int) -> None:
         for instance in self.instances:
-            self.clone_db(self.seeded_template_name(instance, seed, scale), instance.name)
-            self.set_db_comment(instance.name, self.state_label(seed, scale))
+            self.clone_db(self.seeded_template_name(instance, seed, scale, discovery), instance.name)
+            self.set_db_comment(instance.name, self.state_label(seed, scale, discovery))
             self.flush_cache(instance.redis_db)
         self.create_tokens()
 
@@ -478,6 +487,12 @@ class Stack:
             lines.append(f"export {instance.env_prefix}_ADMIN_TOKEN={self.secret(f'token_{instance.name}_admin', str)}")
         lines += [f"export {monitor.env_var}={monitor.url}" for monitor in self.monitoring]
         lines.append(f"export VERITAS_STACK_DIR={self.home}")
+        # What the databases were seeded with, for the record (the stack manager reads the databases instead).
+        held = self.held_state(self.current_state())
+        for key, variable in (("seed", "VERITAS_STACK_SEEDED"), ("scale", "VERITAS_STACK_SEEDED_SCALE"),
+                              ("discovery", "VERITAS_STACK_SEEDED_DISCOVERY_SCALE")):
+            if key in held:
+                lines.append(f"export {variable}={held[key]}")
         lines.append(f"export VERITAS_STACK_PG_URL=postgresql://nautobot:"
                      f"{self.secret('pg_password', str)}@127.0.0.1:{self.pg_port}")
         self.env_file.write_text("\n".join(lines) + "\n")
@@ -490,22 +505,33 @@ class Stack:
             return None
         return self.db_comment(production.name)
 
-    def wanted_state(self, seed: str | None, scale: int | None, state: str | None) -> tuple[str, int]:
-        """The seed and scale asked for (option, else environment), else those the databases hold."""
-        held = dict(part.split("=", 1) for part in (state or "").split() if "=" in part)
+    @staticmethod
+    def held_state(state: str | None) -> dict[str, str]:
+        return dict(part.split("=", 1) for part in (state or "").split() if "=" in part)
+
+    def wanted_state(self, seed: str | None, scale: int | None, discovery: int | None,
+                     state: str | None) -> tuple[str, int, int]:
+        """The seed and scales asked for (option, else environment), else those the databases hold.
+        States labelled before the discovery scale existed hold discovery scale 0."""
+        held = self.held_state(state)
         seed = seed or os.environ.get("VERITAS_STACK_SEED") or held.get("seed") or DEFAULT_SEED
         if scale is None:
             scale = int(os.environ.get("VERITAS_STACK_SCALE") or held.get("scale") or 0)
-        return seed, scale
+        if discovery is None:
+            discovery = int(os.environ.get("VERITAS_STACK_DISCOVERY_SCALE") or held.get("discovery") or 0)
+        if scale < 0 or discovery < 0:
+            raise SystemExit("[stack] --scale and --discovery-scale cannot be negative")
+        return seed, scale, discovery
 
-    def up(self, seed: str | None, scale: int | None, force_restore: bool = False) -> None:
+    def up(self, seed: str | None, scale: int | None, discovery: int | None = None,
+           force_restore: bool = False) -> None:
         started = time.monotonic()
         self.install()
         self.start_postgres()
         self.start_redis()
         state = self.current_state()
-        seed, scale = self.wanted_state(seed, scale, state)
-        wanted = self.state_label(seed, scale)
+        seed, scale, discovery = self.wanted_state(seed, scale, discovery, state)
+        wanted = self.state_label(seed, scale, discovery)
         if force_restore or state != wanted:
             if state and state != wanted:
                 self.step(f"databases hold {state} but {wanted} was asked for: replacing both the production "
@@ -516,9 +542,9 @@ class Stack:
             for instance in self.instances:
                 self.stop_server(instance)
             self.ensure_template()
-            self.ensure_seeded_templates(seed, scale)
+            self.ensure_seeded_templates(seed, scale, discovery)
             self.step(f"restoring production and veritas from the seeded templates ({wanted})")
-            self.restore_instances(seed, scale)
+            self.restore_instances(seed, scale, discovery)
         for instance in self.instances:
             self.start_server(instance)
         for monitor in self.monitoring:
@@ -540,7 +566,12 @@ class Stack:
         print(f"PostgreSQL 127.0.0.1:{self.pg_port}: {'running' if self.pg_running() else 'stopped'}")
         print(f"Redis 127.0.0.1:{self.redis_port}: {'running' if self.redis_running() else 'stopped'}")
         if self.pg_running():
-            print(f"databases hold: {self.current_state() or 'nothing yet'}")
+            state = self.current_state()
+            print(f"databases hold: {state or 'nothing yet'}")
+            if state:
+                held = self.held_state(state)
+                print(f"seed {held.get('seed')}, scale {held.get('scale', 0)}, "
+                      f"discovery scale {held.get('discovery', 0)}")
         healthy = True
         for instance in self.instances:
             alive = self.server_alive(instance)
@@ -562,14 +593,17 @@ def main(argv: list[str] | None = None) -> int:
                                             f"seed the databases hold, else {DEFAULT_SEED!r})")
         command.add_argument("--scale", type=int, help="extra production objects spread over the models "
                                                        "(benchmarks; default: $VERITAS_STACK_SCALE, else as held)")
+        command.add_argument("--discovery-scale", type=int,
+                             help="extra discovered devices in VeritasBot, 50 interfaces each, with D/2 VMs and "
+                                  "IP addresses (default: $VERITAS_STACK_DISCOVERY_SCALE, else as held)")
     for name in ("down", "status", "env"):
         sub.add_parser(name)
     args = parser.parse_args(argv)
     stack = Stack()
     if args.command == "up":
-        stack.up(args.seed, args.scale)
+        stack.up(args.seed, args.scale, args.discovery_scale)
     elif args.command == "reset":
-        stack.up(args.seed, args.scale, force_restore=True)
+        stack.up(args.seed, args.scale, args.discovery_scale, force_restore=True)
     elif args.command == "down":
         stack.down()
     elif args.command == "status":

@@ -80,7 +80,8 @@ def test_every_model_in_scope_is_seeded_for_two_seeds(stack: StackInfo):
         assert production.write("POST", "tenancy/tenants", {"name": marker}).status_code == 201
         subprocess.run([sys.executable, str(REPO / "stack" / "stackctl.py"), "up"], check=True,
                        env={key: value for key, value in os.environ.items()
-                            if key not in ("VERITAS_STACK_SEED", "VERITAS_STACK_SCALE")})
+                            if key not in ("VERITAS_STACK_SEED", "VERITAS_STACK_SCALE",
+                                           "VERITAS_STACK_DISCOVERY_SCALE")})
         assert production.count("tenancy/tenants", name=marker) == 1, "`up` without a seed reset the databases"
     finally:
         stack_command("up", "--seed", SEED)
