@@ -125,7 +125,7 @@ class ProxiedRequest(NamedTuple):
     outcome: str  # "forwarded" when nothing was done to it, else the outcome names joined by "+"
     status: int | None
     body: bytes = b""  # recording: the request body of a write that reached the upstream
-    rows: int = 0  # recording: objects in a GET's answer (a list page's results, else 1 for one object)
+    rows: int = 0  # recording: objects in a GET's 200 answer (a list page's results, else 1 for one object)
 
 
 class Upstream(NamedTuple):
@@ -290,7 +290,8 @@ class ProxyHandler(QuietHandler):
                 headers, content, outcomes = doctor_list_page(rules, path, headers, content)
             recorded = {}
             if proxy.recording:
-                recorded = {"body": body} if method in WRITE_METHODS else {"rows": rows_answered(headers, content)}
+                recorded = {"body": body} if method in WRITE_METHODS else {
+                    "rows": rows_answered(headers, content) if upstream.status == 200 else 0}
             proxy.record(method, target, outcomes, upstream.status, forwarded=True, **recorded)
             self.answer(upstream.status, headers, content, upstream.reason)
 
