@@ -76,11 +76,17 @@ def full_sync(env: dict, state_db: Path) -> float:
     return time.monotonic() - started
 
 
-def sync_resource(env: dict, state_db: Path) -> SyncResource:
+def sync_resource(env: dict, state_db: Path, settings: dict | None = None) -> SyncResource:
+    """The in-process runs' resource; `settings` (e.g. read_concurrency, write_concurrency) go to the
+    resources that have them, and are dropped where none does (a branch without them)."""
+    settings = settings or {}
+    instance = {name: value for name, value in settings.items() if name in NautobotResource.model_fields}
+    sync = {name: value for name, value in settings.items() if name in SyncResource.model_fields}
     return SyncResource(
-        production=NautobotResource(url=env["PRODUCTION_NAUTOBOT_URL"], token=env["PRODUCTION_NAUTOBOT_TOKEN"]),
-        veritas=NautobotResource(url=env["VERITASBOT_URL"], token=env["VERITASBOT_TOKEN"]),
-        state_db_url=f"sqlite:///{state_db}")
+        production=NautobotResource(url=env["PRODUCTION_NAUTOBOT_URL"], token=env["PRODUCTION_NAUTOBOT_TOKEN"],
+                                    **instance),
+        veritas=NautobotResource(url=env["VERITASBOT_URL"], token=env["VERITASBOT_TOKEN"], **instance),
+        state_db_url=f"sqlite:///{state_db}", **sync)
 
 
 def synced_tenants(production: Rest, veritas: Rest, count: int) -> list[str]:
@@ -100,8 +106,9 @@ def wait_for_name(veritas: Rest, tenant_id: str, name: str, timeout: float = 600
     raise TimeoutError(f"tenant {tenant_id} never showed {name!r} in VeritasBot")
 
 
-def in_process(env: dict, state_db: Path, production: Rest, veritas: Rest, tenants: list[str]) -> list[tuple]:
-    resource = sync_resource(env, state_db)
+def in_process(env: dict, state_db: Path, production: Rest, veritas: Rest, tenants: list[str],
+               settings: dict | None = None) -> list[tuple]:
+    resource = sync_resource(env, state_db, settings)
     defs = Definitions(assets=[*group_assets, orphans], jobs=[incremental_sync_job], resources={"sync": resource})
     job = defs.resolve_job_def(incremental_sync_job.name)
     with build_sensor_context(cursor=None, resources={"sync": resource}) as context:

@@ -117,12 +117,15 @@ class FaultRules:
 
 
 class ProxiedRequest(NamedTuple):
-    """One request as the proxy handled it. `status` is what the client received: None after a reset or a stall."""
+    """One request as the proxy handled it. `status` is what the client received: None after a reset or a stall.
+    A recording proxy also keeps the body of each forwarded write and the rows of each answered GET."""
 
     method: str
     path: str  # with the query
     outcome: str  # "forwarded" when nothing was done to it, else the outcome names joined by "+"
     status: int | None
+    body: bytes = b""  # recording: the request body of a write that reached the upstream
+    rows: int = 0  # recording: objects in a GET's 200 answer (a list page's results, else 1 for one object)
 
 
 class Upstream(NamedTuple):
@@ -285,7 +288,11 @@ class ProxyHandler(QuietHandler):
             headers, content, outcomes = upstream.headers, upstream.body, []
             if method == "GET" and upstream.status == 200:
                 headers, content, outcomes = doctor_list_page(rules, path, headers, content)
-            proxy.record(method, target, outcomes, upstream.status, forwarded=True)
+            recorded = {}
+            if proxy.recording:
+                recorded = {"body": body} if method in WRITE_METHODS else {
+                    "rows": rows_answered(headers, content) if upstream.status == 200 else 0}
+            proxy.record(method, target, outcomes, upstream.status, forwarded=True, **recorded)
             self.answer(upstream.status, headers, content, upstream.reason)
 
     do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_request
@@ -356,16 +363,31 @@ def doctor_list_page(rules: FaultRules, path: str, headers: list[tuple[str, str]
     return headers, json.dumps(page).encode(), outcomes
 
 
+def rows_answered(headers: list[tuple[str, str]], content: bytes) -> int:
+    """Objects in an answer: the results of a list page, 1 for one object, 0 for anything else."""
+    encoding = next((value.strip().lower() for name, value in headers if name.lower() == "content-encoding"), "")
+    try:
+        document = json.loads(DECODERS[encoding](content))
+    except (KeyError, ValueError, OSError, zlib.error):
+        return 0
+    if isinstance(document, dict):
+        return len(document["results"]) if isinstance(document.get("results"), list) else 1
+    return len(document) if isinstance(document, list) else 0
+
+
 class FaultProxy(BackgroundServer):
     """A reverse proxy in front of one loopback upstream that breaks requests as `rules` say.
 
     `stats` counts outcomes ("forwarded" counts every request the upstream answered, whatever happened to the answer
     afterwards); `requests` lists every request in order. Replacing `rules` re-arms `stall_after_forward`.
+    With `recording`, each forwarded write keeps its body and each answered GET the number of rows it returned
+    (benchmarks: the writes a sync sent, replayable in order, and how much each run read).
     """
 
     def __init__(self, upstream: str, *, seed: int | str = 0, rules: FaultRules | None = None,
-                 host: str = "127.0.0.1"):
+                 host: str = "127.0.0.1", recording: bool = False):
         self.upstream = upstream.rstrip("/")
+        self.recording = recording
         self.upstream_host, self.upstream_port = loopback_origin(self.upstream)
         self.stalled = threading.Event()
         self.stopping = threading.Event()
@@ -447,13 +469,15 @@ class FaultProxy(BackgroundServer):
             draw -= probability
         return None
 
-    def record(self, method: str, target: str, outcomes: list[str], status: int | None, *, forwarded: bool) -> None:
+    def record(self, method: str, target: str, outcomes: list[str], status: int | None, *, forwarded: bool,
+               body: bytes = b"", rows: int = 0) -> None:
         """Called before the client can see the outcome, so a test that has its answer finds it recorded."""
         with self._lock:
             if forwarded:
                 self._stats["forwarded"] += 1
             self._stats.update(outcomes)
-            self._requests.append(ProxiedRequest(method, target, "+".join(outcomes) or "forwarded", status))
+            self._requests.append(ProxiedRequest(method, target, "+".join(outcomes) or "forwarded", status,
+                                                 body, rows))
 
 
 class TrapHandler(QuietHandler):

@@ -132,6 +132,17 @@ def test_paged_list_links_point_back_at_the_proxy(proxy, session):
     assert rows == ITEMS
 
 
+def test_recording_keeps_write_bodies_and_counts_rows_read(upstream, session):
+    with FaultProxy(f"http://127.0.0.1:{upstream.server_address[1]}", recording=True) as recorder:
+        session.post(f"{recorder.url}/api/things/", json=[{"name": "a"}, {"name": "b"}], timeout=5)
+        session.get(f"{recorder.url}/api/items/", timeout=5)
+        session.get(f"{recorder.url}/api/missing/", timeout=5)
+        session.patch(f"{recorder.url}/api/things/", json=[{"id": 1}], timeout=5)
+    assert [(r.method, r.body, r.rows) for r in recorder.requests] == [
+        ("POST", json.dumps([{"name": "a"}, {"name": "b"}]).encode(), 0), ("GET", b"", PAGE_SIZE),
+        ("GET", b"", 0), ("PATCH", json.dumps([{"id": 1}]).encode(), 0)]
+
+
 def test_lost_answer_commits_upstream_and_answers_504(proxy, upstream, session):
     proxy.rules = FaultRules(write_lost_answer=1.0)
     response = session.post(f"{proxy.url}/api/things/", json={"name": "a"}, timeout=5)
