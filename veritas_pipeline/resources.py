@@ -39,12 +39,15 @@ class NautobotResource(ConfigurableResource):
     retry_budget_seconds: float = Field(default=300.0, gt=0, description="Seconds of retrying (backoff pauses "
                                         "included) one sync group may spend on this instance before it stops")
     rate_limit_per_second: float = Field(default=0.0, description="Most requests per second; 0 is unlimited")
+    read_concurrency: int = Field(default=4, ge=1, description="Most GET requests in flight at once: the pages of "
+                                  "a listing after its first, and reads by id, are fetched side by side")
 
-    def client(self, *, read_only: bool, name: str) -> NautobotClient:
+    def client(self, *, read_only: bool, name: str, writers: int = 1) -> NautobotClient:
         settings = ClientSettings(url=self.url, token=self.token, verify_tls=self.verify_tls,
                                   page_size=self.page_size, timeout=self.timeout_seconds, retries=self.retries,
-                                  rate_limit=self.rate_limit_per_second, retry_budget=self.retry_budget_seconds)
-        return NautobotClient(settings, read_only=read_only, name=name)
+                                  rate_limit=self.rate_limit_per_second, retry_budget=self.retry_budget_seconds,
+                                  read_concurrency=self.read_concurrency)
+        return NautobotClient(settings, read_only=read_only, name=name, writers=writers)
 
 
 class SyncResource(ConfigurableResource):
@@ -60,6 +63,9 @@ class SyncResource(ConfigurableResource):
                     "slot), e.g. postgresql://user:password@host/veritas_state; upgraded to the newest schema when "
                     "opened. Unset: the SQLite file veritas_state.db in DAGSTER_HOME")
     batch_size: int = Field(default=250, description="Objects per bulk write request")
+    write_concurrency: int = Field(default=4, ge=1, description="Most write requests to VeritasBot in flight at "
+                                   "once: a model's batches, and models that do not reference each other, are "
+                                   "sent side by side; 1 writes one batch after the other")
     discovery_tags: list[str] = Field(default=list(DEFAULT_DISCOVERY_TAGS),
                                       description="Tags that mark objects discovery owns")
     sync_tag: str = Field(default=DEFAULT_SYNC_TAG, description="Tag carried by every object the sync writes")
@@ -169,9 +175,9 @@ class SyncResource(ConfigurableResource):
             self._engines = {held: engine for held, engine in self._engines.items() if held[0] == run_id}
             self._engines[key] = SyncEngine(
                 self.production.client(read_only=True, name="production"),
-                self.veritas.client(read_only=False, name="VeritasBot"),
-                policy=self.policy(), state=self.state(), batch_size=self.batch_size, run_id=run_id,
-                incremental=incremental)
+                self.veritas.client(read_only=False, name="VeritasBot", writers=self.write_concurrency),
+                policy=self.policy(), state=self.state(), batch_size=self.batch_size,
+                write_concurrency=self.write_concurrency, run_id=run_id, incremental=incremental)
             if run_id in self._metrics:
                 self._metrics[run_id].observe(self._engines[key].production, self._engines[key].veritas)
         return self._engines[key]

@@ -3,8 +3,9 @@ and a `veritas-sync` killed with -9 while its write is in flight.
 
 One faulted run covers every group: production's GETs answered 503 or reset, VeritasBot's writes answered 504
 after committing, 503 before forwarding, or reset after committing; it starts on the state database of a
-`veritas-sync` that was killed mid-write. Its end state is compared, object by object and field by field, with
-a fault-free sync of the same seed. The smaller cases (truncated listings, errors that name no object, foreign
+`veritas-sync` that was killed mid-write. It reads and writes concurrently (the default concurrency, small
+batches so that a model's batches go side by side); its end state is compared, object by object and field by
+field, with a fault-free sync of the same seed that reads and writes one request at a time. The smaller cases (truncated listings, errors that name no object, foreign
 `next` links) run one group each on the synced stack.
 """
 
@@ -22,10 +23,11 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+from sqlalchemy import select
 
 from veritas_pipeline.cli import one_line
 from veritas_pipeline.engine.registry import SYNCED_MODELS
-from veritas_pipeline.engine.state import StateStore
+from veritas_pipeline.engine.state import StateStore, journal
 
 from .conftest import StackInfo, group_metadata, run_sync, total
 from .fault_proxy import FaultProxy, FaultRules, TokenTrap
@@ -38,6 +40,8 @@ SEED, SCALE = os.environ.get("VERITAS_STACK_SEED", "veritas"), os.environ.get("V
 WRITE_FAULTS = FaultRules(write_lost_answer=0.10, write_refused=0.05, write_reset=0.05, ensure_each=True)
 READ_FAULTS = FaultRules(read_refused=0.05, read_reset=0.05, ensure_each=True)
 SYNC_TAG, SYNC_TAG_KEY = "SSoT Synced from Production", "<the sync tag>"
+# Small enough that most models' writes take several batches, sent side by side.
+FAULTED_BATCH_SIZE = 25
 # Timestamps, and the natural slug, which embeds the object's id (the sync tag's differs between runs).
 VOLATILE = ("created", "last_updated", "natural_slug")
 
@@ -103,7 +107,8 @@ class FaultedStack:
 def faulted(fresh_stack: StackInfo, tmp_path_factory) -> Iterator[FaultedStack]:
     home = tmp_path_factory.mktemp("faults")
     before = snapshot(fresh_stack)
-    clean = run_sync(home / "fault_free.db")
+    clean = run_sync(home / "fault_free.db", write_concurrency=1, production={"read_concurrency": 1},
+                     veritas={"read_concurrency": 1})
     assert clean.success and total(clean, "failed") == 0
     fault_free = snapshot(fresh_stack)
 
@@ -129,8 +134,8 @@ def faulted(fresh_stack: StackInfo, tmp_path_factory) -> Iterator[FaultedStack]:
 
     with FaultProxy(env["PRODUCTION_NAUTOBOT_URL"], seed=f"{SEED}-reads", rules=READ_FAULTS) as reads, \
             FaultProxy(env["VERITASBOT_URL"], seed=f"{SEED}-writes", rules=WRITE_FAULTS) as writes:
-        result = run_sync(state_url, production={"url": reads.url},
-                          veritas={"url": writes.url})
+        result = run_sync(state_url, production={"url": reads.url}, veritas={"url": writes.url},
+                          batch_size=FAULTED_BATCH_SIZE)
         read_faults, write_faults = reads.stats, writes.stats
     yield FaultedStack(fresh_stack, before, fault_free, snapshot(fresh_stack), result, state, left_open,
                        write_faults, read_faults)
@@ -174,6 +179,26 @@ def test_the_audit_trail_holds_exactly_one_create_per_created_object(faulted: Fa
     settled = {e["object_id"] for e in faulted.state.writes_of_run(faulted.killed_run_entries[0]["run_id"])
                if e["model"] == "tenancy.tenant"}
     assert killed_tenants and killed_tenants <= settled
+
+
+def test_batches_went_side_by_side_and_each_tree_level_after_the_one_above_was_settled(faulted: FaultedStack):
+    with faulted.state.engine.connect() as connection:
+        entries = [dict(row._mapping) for row in connection.execute(
+            select(journal).where(journal.c.run_id == faulted.result.run_id).order_by(journal.c.id))]
+    assert entries and all(entry["closed_at"] for entry in entries)
+    assert any(a["opened_at"] < b["closed_at"] and b["opened_at"] < a["closed_at"]
+               for a, b in zip(entries, entries[1:]) if a["model"] == b["model"]), "no two batches were in flight together"
+    # Every request that carried a location (sends again after lost answers included), first opened to last closed.
+    spans: dict[str, tuple] = {}
+    for entry in entries:
+        if (entry["model"], entry["action"]) == ("dcim.location", "create"):
+            for sent in entry["objects"]:
+                opened, closed = spans.get(sent["id"], (entry["opened_at"], entry["closed_at"]))
+                spans[sent["id"]] = (min(opened, entry["opened_at"]), max(closed, entry["closed_at"]))
+    parents = {row["id"]: (row["parent"] or {}).get("id") for row in faulted.stack.production.all("dcim/locations")}
+    nested = [(child, parent) for child, parent in parents.items() if child in spans and parent in spans]
+    assert nested, "no location was created under a location created in the same run"
+    assert [(child, parent) for child, parent in nested if spans[child][0] < spans[parent][1]] == []
 
 
 def test_the_faulted_run_counts_agree_with_its_audit_trail(faulted: FaultedStack):

@@ -377,6 +377,7 @@ def test_conflicts_freshness_and_coverage_match_the_run(scraped: SyncedStack):
 
 def test_request_counts_and_durations_by_endpoint_and_status_match_the_servers_logs(scraped: SyncedStack):
     from veritas_pipeline.engine.client import endpoint_of
+    from veritas_pipeline.resources import NautobotResource, SyncResource
 
     stack = scraped.stack
     counts = by_labels(stack, 'nautobot_production_api_requests_total{mode="full"}', "nautobot", "endpoint", "status")
@@ -395,7 +396,12 @@ def test_request_counts_and_durations_by_endpoint_and_status_match_the_servers_l
     seconds = by_labels(stack, 'nautobot_production_api_request_duration_seconds_sum{mode="full"}', "nautobot", "endpoint",
                         "status")
     assert set(seconds) == set(timed) and all(value > 0 for value in seconds.values())
-    assert sum(seconds.values()) <= scraped.finished - scraped.started
+    # Requests overlap (reads and writes in flight side by side), but no more of them than the settings allow.
+    reads = NautobotResource.model_fields["read_concurrency"].default
+    writes = SyncResource.model_fields["write_concurrency"].default
+    for name, in_flight in (("production", reads), ("veritasbot", reads + writes)):
+        spent = sum(value for (server, _endpoint, _status), value in seconds.items() if server == name)
+        assert spent <= in_flight * (scraped.finished - scraped.started), name
 
 
 def test_the_run_outcome_duration_and_last_success(scraped: SyncedStack):

@@ -385,12 +385,14 @@ def test_a_malformed_object_fails_alone_the_run_is_red_and_a_rerun_retries_exact
     template = next(iter(sorted(production.all("dcim/racks"), key=lambda r: r["id"])))
     base = {"location": rid(template["location"]), "status": rid(template["status"])}
     bad = production.write("POST", "dcim/racks", {**base, "name": f"bad {marker}"}).json()
-    good = production.write("POST", "dcim/racks", {**base, "name": f"good {marker}"}).json()
+    goods = [production.write("POST", "dcim/racks", {**base, "name": f"good {marker} {n}"}).json() for n in range(5)]
     # Production data that predates a validator: written past the API, as old data would be.
     production_sql(f"UPDATE dcim_rack SET u_height = 1000 WHERE id = '{bad['id']}'")
 
     pushgateway = synced.stack.env["VERITAS_PUSHGATEWAY_URL"]
-    result = synced.sync(groups=["physical_infrastructure"], pushgateway_url=pushgateway)
+    # Two racks a batch, three batches in flight: the bad rack's batch is bisected while the others land.
+    result = synced.sync(groups=["physical_infrastructure"], pushgateway_url=pushgateway, batch_size=2,
+                         write_concurrency=3)
     assert not result.success, "a run with a failed object must not be green"
     # Its metrics: a run of one group is partial, and its refused write is a validation error by field.
     pushed = {(sample.name, frozenset(sample.labels.items()) - {("instance", "")}): sample.value
@@ -406,7 +408,13 @@ def test_a_malformed_object_fails_alone_the_run_is_red_and_a_rerun_retries_exact
     assert not evaluation.passed
     failures = table_rows(evaluation.metadata, Key.FAILURES)
     assert any(row["veritasbot_id"] == bad["id"] and "u_height" in row["error"] for row in failures), failures
-    assert veritas.get(f"dcim/racks/{good['id']}")["name"] == f"good {marker}", "the good rack did not land"
+    assert [veritas.get(f"dcim/racks/{good['id']}")["name"] for good in goods] == \
+        [f"good {marker} {n}" for n in range(5)], "a good rack did not land"
+    racks = {bad["id"], *(good["id"] for good in goods)}
+    run_id = group_metadata(result, "physical_infrastructure")[Key.SYNC_RUN_ID]
+    assert sorted((w["object_id"], w["action"], w["succeeded"]) for w in synced.state.writes_of_run(run_id)
+                  if w["object_id"] in racks) == \
+        sorted([(bad["id"], "create", False), *((good["id"], "create", True) for good in goods)])
     assert veritas.session.get(f"{veritas.url}/dcim/racks/{bad['id']}/").status_code == 404
 
     rerun = synced.sync(groups=["physical_infrastructure"])

@@ -12,6 +12,11 @@ an object already gone, are settled the same way, so a repeat of a committed wri
 Each batch's intent is journaled (state database) before it is sent and closed with its outcome; an
 entry a dead run left open is settled by the next run (`settle_open`), so the audit trail records every
 committed change exactly once.
+
+The batches of one step (a model's creates of one tree level, its updates, its deletes) are sent side by
+side, each with its own bisection and settlement; the next step starts once every batch of this one is
+done. At most `concurrency` write requests are in flight at once over everything this applier sends, also
+when several models are applied from several threads. Each batch's outcomes are merged in batch order.
 """
 
 from __future__ import annotations
@@ -19,11 +24,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 from itertools import groupby
 from typing import Any, Callable, Protocol
 
+from .bounded import run_bounded
 from .client import NautobotClient, NautobotUnavailable, NautobotWriteError, OutcomeUnknown
 from .planner import Failure, Write, recorded_value
 from .registry import MODELS, ModelSpec
@@ -67,6 +74,12 @@ class ApplyResult:
     def audit_entries(self) -> list[dict]:
         return audit_entries(self.done, self.failed)
 
+    def add(self, other: ApplyResult) -> None:
+        self.done += other.done
+        self.failed += other.failed
+        self.requests += other.requests
+        self.settled += other.settled
+
 
 def audit_entries(done: list[tuple[Write, dict]], failed: list[Failure]) -> list[dict]:
     """State-database rows for writes: what was done, and what failed and why."""
@@ -98,12 +111,17 @@ def writes_of_journal(label: str, action: str, objects: list[dict]) -> list[Writ
 
 class Applier:
     def __init__(self, client: NautobotClient, batch_size: int = 250, *, holds: Holds,
-                 journal: Journal | None = None, backoff: float = 0.5):
+                 journal: Journal | None = None, backoff: float = 0.5, concurrency: int = 1):
+        """`journal` and `holds` are called from the sending threads when `concurrency` is above 1."""
+        if concurrency < 1:
+            raise ValueError(f"write concurrency must be 1 or more, got {concurrency}")
         self.client = client
         self.batch_size = batch_size
         self.holds = holds
         self.journal = journal
         self.backoff = backoff
+        self.concurrency = concurrency
+        self._writes_in_flight = threading.BoundedSemaphore(concurrency)
 
     def apply(self, spec: ModelSpec, writes: list[Write], result: ApplyResult) -> ApplyResult:
         """Send `writes` (creates level by level, then updates), adding each outcome to `result` as it comes,
@@ -145,10 +163,21 @@ class Applier:
         return kept
 
     def _send(self, spec: ModelSpec, action: str, writes: list[Write], result: ApplyResult) -> None:
-        for start in range(0, len(writes), self.batch_size):
+        """Every batch, `concurrency` at once; their outcomes are added to `result` in batch order, also
+        those of the batches that ended when one raised (what they did is journaled and must be counted)."""
+        starts = range(0, len(writes), self.batch_size)
+        outcomes = {start: ApplyResult() for start in starts}
+
+        def send(start: int) -> None:
             batch = writes[start:start + self.batch_size]
             log.info("%s: %s %d-%d of %d", spec.label, action, start + 1, start + len(batch), len(writes))
-            self._send_batch(spec, action, batch, result)
+            self._send_batch(spec, action, batch, outcomes[start])
+
+        try:
+            run_bounded(send, starts, self.concurrency, f"write-{spec.label}")
+        finally:
+            for start in starts:
+                result.add(outcomes[start])
 
     def _send_batch(self, spec: ModelSpec, action: str, batch: list[Write], result: ApplyResult,
                     round_: int = 0) -> None:
@@ -183,13 +212,14 @@ class Applier:
     def _attempt(self, spec: ModelSpec, action: str, batch: list[Write], bodies: list[dict],
                  round_: int) -> tuple[_Outcome, list]:
         try:
-            if action == "create":
-                answer = self.client.create(spec.endpoint, bodies)
-            elif action == "update":
-                answer = self.client.update(spec.endpoint, bodies)
-            else:
-                self.client.delete(spec.endpoint, [write.veritas_id for write in batch])
-                answer = bodies
+            with self._writes_in_flight:
+                if action == "create":
+                    answer = self.client.create(spec.endpoint, bodies)
+                elif action == "update":
+                    answer = self.client.update(spec.endpoint, bodies)
+                else:
+                    self.client.delete(spec.endpoint, [write.veritas_id for write in batch])
+                    answer = bodies
         except OutcomeUnknown as unknown:
             log.info("%s: %s of %d objects: %s; reading them back", spec.label, action, len(batch), unknown.reason)
             done, unsettled = self._read_back(spec, action, batch)

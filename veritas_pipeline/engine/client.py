@@ -12,12 +12,16 @@ reads only; an error that names no object (401, 403, a missing endpoint, TLS, re
 rate limiter, and end when the group's retry budget (seconds) is spent.
 
 The production client is read-only: its session refuses anything but GET before a byte leaves the machine.
-Pages are followed through `next` only on the configured scheme, host and port; elsewhere the client
-builds the next page itself, so the token never goes where a rewritten link points.
+A listing reads its first page (which gives the count), then the remaining pages by offset, at most
+`read_concurrency` GETs in flight, each built from the configured URL: a `next` link only says whether
+there is more, so the token never goes where a rewritten link points. The client is safe to share between
+threads (the applier's writers): one session with a connection per request in flight, counters under a
+lock, observers called one at a time.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import threading
@@ -29,7 +33,9 @@ from urllib.parse import urlsplit
 import pynautobot
 import requests
 import urllib3.exceptions
-from requests.adapters import HTTPAdapter
+from requests.adapters import DEFAULT_POOLSIZE, HTTPAdapter
+
+from .bounded import run_bounded
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +101,7 @@ class ClientSettings:
     backoff: float = 0.5
     rate_limit: float = 0.0  # requests per second; 0 means unlimited
     retry_budget: float = 300.0  # seconds of retrying one group may spend on this instance
+    read_concurrency: int = 4  # GETs of one client in flight at once (pages of a listing, chunks by id)
 
 
 class _RateLimiter:
@@ -118,10 +125,10 @@ class _PacedAdapter(HTTPAdapter):
     """Timeout and rate limit for every request of a session, retries included (they come back through
     `send`: the client retries, not urllib3)."""
 
-    def __init__(self, settings: ClientSettings):
+    def __init__(self, settings: ClientSettings, connections: int):
         self.timeout = settings.timeout
         self.limiter = _RateLimiter(settings.rate_limit)
-        super().__init__(max_retries=0)
+        super().__init__(max_retries=0, pool_maxsize=connections)
 
     def send(self, request, **kwargs):  # noqa: ANN001 - requests' signature
         kwargs["timeout"] = kwargs.get("timeout") or self.timeout
@@ -153,7 +160,11 @@ class RetryBudget:
 class NautobotClient:
     """Raw-dict reads and bulk writes against one Nautobot, with request counters for reports."""
 
-    def __init__(self, settings: ClientSettings, *, read_only: bool = False, name: str = "nautobot"):
+    def __init__(self, settings: ClientSettings, *, read_only: bool = False, name: str = "nautobot",
+                 writers: int = 1):
+        """`writers`: threads that may send writes (and their read-backs) through this client at once."""
+        if settings.read_concurrency < 1:
+            raise ValueError(f"read_concurrency must be 1 or more, got {settings.read_concurrency}")
         self.settings = settings
         self.name = name
         self.read_only = read_only
@@ -162,7 +173,8 @@ class NautobotClient:
         session = _ReadOnlySession() if read_only else requests.Session()
         session.verify = settings.verify_tls
         session.headers.update(self.api.http_session.headers)
-        adapter = _PacedAdapter(settings)
+        # A kept-alive connection for every request that can be in flight: the reads, and each writer's.
+        adapter = _PacedAdapter(settings, max(DEFAULT_POOLSIZE, settings.read_concurrency + writers))
         session.mount("http://", adapter)
         session.mount("https://", adapter)
         self.api.http_session = session
@@ -170,6 +182,8 @@ class NautobotClient:
         self.retry_budget = RetryBudget(settings.retry_budget)
         self.requests_made = 0
         self.observers: list[RequestObserver] = []
+        self._lock = threading.Lock()  # requests_made and the observers, shared by the reading and writing threads
+        self._reads_in_flight = threading.BoundedSemaphore(settings.read_concurrency)
         session.hooks["response"].append(self._observe)
 
     def __repr__(self) -> str:
@@ -179,8 +193,9 @@ class NautobotClient:
         self._notify(endpoint_of(response.request.url), response.status_code, response.elapsed.total_seconds())
 
     def _notify(self, endpoint: str, status: int | None, seconds: float) -> None:
-        for observer in self.observers:
-            observer(self.name, endpoint, status, seconds)
+        with self._lock:
+            for observer in self.observers:
+                observer(self.name, endpoint, status, seconds)
 
     # ---------------------------------------------------------------- reads
     def list(self, endpoint: str, **filters: Any) -> list[dict]:
@@ -197,16 +212,24 @@ class NautobotClient:
                              f"{len(rows)} rows but the server counted {count}, on each of {_LISTING_ATTEMPTS} reads")
 
     def _list_once(self, endpoint: str, params: dict) -> tuple[list[dict], int | None]:
-        page = self._get(endpoint, params)
-        count, received = page.get("count"), list(page["results"])
-        while page.get("next") and page["results"]:
-            if _origin(page["next"]) == self.origin:
-                page = self._get_url(page["next"])
-            else:
-                log.warning("%s: a next-page link points to %s, not %s: building the page here instead",
-                            self.name, _origin(page["next"]), self.origin)
-                page = self._get(endpoint, {**params, "offset": len(received)})
+        """One read of a listing: the first page, then the pages after it by offset, in offset order, up to
+        the first page that says it is the last (no `next`, or no rows), as a sequential read would stop."""
+        first = self._get(endpoint, params)
+        count, pages = first.get("count"), [first]
+        stride = len(first["results"])  # the server's page size: it caps `limit`
+        if first.get("next") and stride:
+            offsets = range(stride, max(count or 0, stride + 1), stride)
+            pages += self._each(lambda offset: self._get(endpoint, {**params, "limit": stride, "offset": offset}),
+                                list(offsets))
+        received: list[dict] = []
+        for page in pages:
             received.extend(page["results"])
+            if not (page.get("next") and page["results"]):
+                break
+        else:  # the table grew after the count: go on page by page, as far as the server says there is more
+            while pages[-1].get("next") and pages[-1]["results"]:
+                pages.append(self._get(endpoint, {**params, "limit": stride, "offset": len(received)}))
+                received.extend(pages[-1]["results"])
         if received and "id" in received[0]:
             # Offset paging over a changing table can repeat a row; the last copy wins.
             received = list({row["id"]: row for row in received}.values())
@@ -214,10 +237,13 @@ class NautobotClient:
 
     def list_by_ids(self, endpoint: str, ids: Iterable[str], chunk: int = 100) -> list[dict]:
         ids = sorted(set(ids))
-        rows: list[dict] = []
-        for start in range(0, len(ids), chunk):
-            rows.extend(self.list(endpoint, id=ids[start:start + chunk]))
-        return rows
+        chunks = [ids[start:start + chunk] for start in range(0, len(ids), chunk)]
+        return [row for rows in self._each(lambda some: self.list(endpoint, id=some), chunks) for row in rows]
+
+    def _each(self, read: Callable[[Any], Any], items: list) -> list:
+        """`read` of every item, in the items' order, several at once; the GETs in flight stay within
+        `read_concurrency` however these calls nest (a semaphore around each attempt)."""
+        return run_bounded(read, items, self.settings.read_concurrency, f"{self.name}-read")
 
     def get_json(self, path: str, **params: Any) -> Any:
         return self._get(path.strip("/"), params)
@@ -232,9 +258,6 @@ class NautobotClient:
 
     def _get(self, endpoint: str, params: dict) -> dict:
         return self._call("GET", f"{self.api.base_url}/{endpoint}/", params=params).json()
-
-    def _get_url(self, url: str) -> dict:
-        return self._call("GET", url).json()
 
     def _headers(self) -> dict:
         return {"Authorization": f"Token {self.settings.token}",
@@ -263,12 +286,14 @@ class NautobotClient:
         attempt = 0
         while True:
             attempt += 1
-            self.requests_made += 1
+            with self._lock:
+                self.requests_made += 1
             retry_after = None
-            started = time.monotonic()
             try:
-                response = self.api.http_session.request(method, url, params=params, json=body,
-                                                         headers=self._headers())
+                with contextlib.nullcontext() if writing else self._reads_in_flight:
+                    started = time.monotonic()
+                    response = self.api.http_session.request(method, url, params=params, json=body,
+                                                             headers=self._headers())
             except requests.exceptions.SSLError as error:
                 self._notify(endpoint, None, time.monotonic() - started)  # no response for the hook to see
                 raise self.unavailable(method, endpoint, f"TLS failure ({_reason(error)})") from None

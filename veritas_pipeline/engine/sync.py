@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable, Iterator
 
 from .apply import Applier, ApplyResult, audit_entries, journal_objects, writes_of_journal
 from .catalog import Catalog, Side
@@ -16,6 +18,7 @@ from .planner import IDENTITY_ACTION, Conflict, Failure, ModelPlan, Pending, Pla
 from .policy import PrecedencePolicy
 from .prune import PRUNE_RUN_GROUP, PruneReport, prune_orphans
 from .registry import (
+    CUSTOM_FIELD_MODEL,
     GROUPS,
     MODELS,
     SYNCED_MODELS,
@@ -29,6 +32,9 @@ log = logging.getLogger(__name__)
 
 # Writes of the sync tag whose answers were lost, before the group stops.
 _SETTLE_ATTEMPTS = 5
+# Custom field values are written by key, not as references: Nautobot drops a key it has no definition for
+# and refuses a choice it does not know, so a model carrying them waits for these models' writes.
+_CUSTOM_FIELD_DEFINITIONS = frozenset({CUSTOM_FIELD_MODEL, "extras.customfieldchoice"})
 
 
 @dataclass
@@ -90,6 +96,23 @@ class GroupReport:
         return sum(getattr(model, counter) for model in self.models)
 
 
+@dataclass(eq=False)
+class _Applying:
+    """One model's writes, sent by the writer pool while the main thread plans the next models; what they
+    did is recorded in the main thread when they are joined (the catalog and the planner are not shared)."""
+    spec: ModelSpec
+    plan: ModelPlan
+    model: ModelReport
+    result: ApplyResult = field(default_factory=ApplyResult)
+    future: Future | None = None
+    seconds: float = 0.0
+
+
+def _waits_for(spec: ModelSpec, label: str) -> bool:
+    """Whether `spec`'s writes need `label`'s to have landed first."""
+    return spec.may_reference(label) or (spec.custom_fields and label in _CUSTOM_FIELD_DEFINITIONS)
+
+
 class RunJournal:
     """The applier's write-ahead journal for one run, in the state database; `group` names the group (or the
     prune) whose writes are being sent."""
@@ -112,7 +135,8 @@ class SyncEngine:
 
     def __init__(self, production: NautobotClient, veritas: NautobotClient, *,
                  policy: PrecedencePolicy | None = None, state: StateStore | None = None,
-                 batch_size: int = 250, run_id: str | None = None, incremental: bool = False):
+                 batch_size: int = 250, write_concurrency: int = 1, run_id: str | None = None,
+                 incremental: bool = False):
         if not production.read_only:
             raise ValueError("the production client must be read-only")
         self.production = production
@@ -123,8 +147,14 @@ class SyncEngine:
         self.catalog = Catalog(production, veritas, adoptions=state.adoptions if state else None,
                                by_id=incremental)
         self.journal = RunJournal(state, self.run_id) if state else None
+        # `holds` runs in the writer threads: it reads only the rows of the model being written and of the
+        # models it references, whose writes were joined before it was planned.
         self.applier = Applier(veritas, batch_size=batch_size, journal=self.journal, backoff=veritas.settings.backoff,
-                               holds=lambda spec, write, row: self.planner().written_as_intended(spec, write, row))
+                               holds=lambda spec, write, row: self.planner().written_as_intended(spec, write, row),
+                               concurrency=write_concurrency)
+        self.write_concurrency = write_concurrency
+        self._writers: ThreadPoolExecutor | None = None  # during a group, with more than one writer
+        self._applying: list[_Applying] = []
         self._planner: Planner | None = None
         self._journal_settled = False
 
@@ -239,20 +269,22 @@ class SyncEngine:
         planner = self.planner()
         report.seconds["load"] += time.monotonic() - started
         deferred: list[tuple[ModelSpec, ModelReport, ModelPlan]] = []
-        for spec in models_of_group(group):
-            if production_ids is not None and spec.label not in production_ids:
-                continue
-            model, plan = self._sync_model(spec, planner, report, dry_run,
-                                           None if production_ids is None else production_ids[spec.label])
-            if plan.deferred:
-                deferred.append((spec, model, plan))
-        for spec, model, plan in deferred:
-            failed = {failure.object_id for failure in report.failures}
-            writes = [write for write in plan.deferred if write.veritas_id not in failed]
-            report.writes.extend(writes)
-            model.planned_updates += len(writes)
-            if not dry_run:
-                self._apply(spec, writes, plan, model, report, planner)
+        with self._writers_of_group(report, planner):
+            for spec in models_of_group(group):
+                if production_ids is not None and spec.label not in production_ids:
+                    continue
+                model, plan = self._sync_model(spec, planner, report, dry_run,
+                                               None if production_ids is None else production_ids[spec.label])
+                if plan.deferred:
+                    deferred.append((spec, model, plan))
+            self._join(report, planner)
+            for spec, model, plan in deferred:
+                failed = {failure.object_id for failure in report.failures}
+                writes = [write for write in plan.deferred if write.veritas_id not in failed]
+                report.writes.extend(writes)
+                model.planned_updates += len(writes)
+                if not dry_run:
+                    self._apply(spec, writes, plan, model, report, planner)
         report.requests = {"production": self.production.requests_made, "veritas": self.veritas.requests_made}
         log.info("group %s: %s in %.1f s: %d created, %d updated, %d unchanged, %d failed, %d pending, "
                  "%d conflicts", group, "planned" if dry_run else "synced", time.monotonic() - started,
@@ -278,6 +310,7 @@ class SyncEngine:
             self.catalog.forget_adoptions(spec.label, stale)
             if self.state and not dry_run:
                 self.state.forget_adoptions(spec.label, stale)
+        self._join(report, planner, lambda label: _waits_for(spec, label))
         plan = planner.plan(spec, production_ids)
         loaded = self.catalog.load_seconds - loaded_before
         report.seconds["load"] += loaded
@@ -309,24 +342,78 @@ class SyncEngine:
             self._apply(spec, plan.writes, plan, model, report, planner)
         return model, plan
 
+    @contextlib.contextmanager
+    def _writers_of_group(self, report: GroupReport, planner: Planner) -> Iterator[None]:
+        """The group's writer pool, which applies models side by side while the main thread plans (with one
+        writer there is none: each model is applied as soon as it is planned). The group ends once every
+        write has been joined; when it stops on an error, the writes in flight end and are counted first."""
+        if self.write_concurrency == 1:
+            yield
+            return
+        with ThreadPoolExecutor(self.write_concurrency, thread_name_prefix="apply") as self._writers:
+            try:
+                yield
+            except BaseException:
+                for applying in self._applying:  # models not yet being written stay unwritten
+                    applying.future.cancel()
+                with contextlib.suppress(Exception):  # the error that stopped the group is the one raised
+                    self._join(report, planner)
+                raise
+            else:
+                self._join(report, planner)
+            finally:
+                self._writers = None
+
     def _apply(self, spec: ModelSpec, writes: list[Write], plan: ModelPlan, model: ModelReport,
                report: GroupReport, planner: Planner) -> None:
         if not writes:
             return
+        applying = _Applying(spec, plan, model)
+        if self._writers is None:
+            try:
+                self._send(applying, writes)
+            finally:
+                self._record(applying, report, planner)
+            return
+        if any(earlier.future.done() and earlier.future.exception() for earlier in self._applying):
+            self._join(report, planner)  # an earlier model's writes stopped the group: send nothing more
+        applying.future = self._writers.submit(self._send, applying, writes)
+        self._applying.append(applying)
+
+    def _send(self, applying: _Applying, writes: list[Write]) -> None:
         started = time.monotonic()
-        result = ApplyResult()
         try:
-            self.applier.apply(spec, writes, result)
-        finally:  # what landed before an error that stops the group still counts (the journal audited it)
-            report.seconds["apply"] += time.monotonic() - started
-            self.catalog.record_written(spec.label, [row for _write, row in result.done])
-            for failure in result.failed:
-                planner.mark_unavailable(spec.label, self._production_id(plan, failure.object_id), "failed")
-            model.created += sum(1 for write, _row in result.done if write.action == "create")
-            model.updated += sum(1 for write, _row in result.done if write.action == "update")
-            model.failed += len(result.failed)
-            report.failures.extend(result.failed)
-            report.settled += result.settled
+            self.applier.apply(applying.spec, writes, applying.result)
+        finally:
+            applying.seconds = time.monotonic() - started
+
+    def _join(self, report: GroupReport, planner: Planner,
+              waited_for: Callable[[str], bool] = lambda _label: True) -> None:
+        """Wait for the writes in flight of the models `waited_for` names (default all), record what they
+        did in registry order, then raise the first error among them (NautobotUnavailable stops the group)."""
+        joining = [applying for applying in self._applying if waited_for(applying.spec.label)]
+        self._applying = [applying for applying in self._applying if applying not in joining]
+        errors = []
+        for applying in joining:
+            error = None if applying.future.cancelled() else applying.future.exception()
+            self._record(applying, report, planner)
+            if error is not None:
+                errors.append(error)
+        if errors:
+            raise errors[0]
+
+    def _record(self, applying: _Applying, report: GroupReport, planner: Planner) -> None:
+        """What a model's writes did, also when they stopped the group (the journal audited it)."""
+        spec, result, model = applying.spec, applying.result, applying.model
+        report.seconds["apply"] += applying.seconds
+        self.catalog.record_written(spec.label, [row for _write, row in result.done])
+        for failure in result.failed:
+            planner.mark_unavailable(spec.label, self._production_id(applying.plan, failure.object_id), "failed")
+        model.created += sum(1 for write, _row in result.done if write.action == "create")
+        model.updated += sum(1 for write, _row in result.done if write.action == "update")
+        model.failed += len(result.failed)
+        report.failures.extend(result.failed)
+        report.settled += result.settled
 
     @staticmethod
     def _production_id(plan: ModelPlan, veritas_id: str) -> str:

@@ -1,0 +1,58 @@
+"""run_bounded: the engine's one way of doing things side by side (page reads, write batches)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from veritas_pipeline.engine.bounded import run_bounded
+
+
+def test_results_come_in_the_order_of_the_items_with_at_most_limit_running():
+    running, most = 0, 0
+    lock = threading.Lock()
+
+    def call(item: int) -> int:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        time.sleep(0.01 * (item % 3))  # finishing out of order
+        with lock:
+            running -= 1
+        return item * 10
+
+    assert run_bounded(call, list(range(12)), 3, "test") == [item * 10 for item in range(12)]
+    assert most == 3
+
+
+def test_the_earliest_failing_item_raises_and_calls_not_started_are_dropped():
+    started = []
+
+    def call(item: int) -> int:
+        started.append(item)
+        if item in (1, 2):
+            time.sleep(0.05 if item == 1 else 0)  # item 2 fails first in time, item 1 first in order
+            raise ValueError(f"item {item}")
+        time.sleep(0.05)
+        return item
+
+    with pytest.raises(ValueError, match="item 1"):
+        run_bounded(call, list(range(40)), 3, "test")
+    assert len(started) < 40
+
+
+def test_a_limit_of_one_calls_in_order_in_this_thread_and_stops_at_the_first_error():
+    seen = []
+
+    def call(item: int) -> int:
+        seen.append((item, threading.current_thread()))
+        if item == 2:
+            raise RuntimeError("stop")
+        return item
+
+    with pytest.raises(RuntimeError):
+        run_bounded(call, [0, 1, 2, 3], 1, "test")
+    assert seen == [(0, threading.current_thread()), (1, threading.current_thread()), (2, threading.current_thread())]

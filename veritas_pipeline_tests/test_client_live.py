@@ -1,0 +1,60 @@
+"""The client's parallel page reads against the live stack's production (read only, no reset): the same rows
+in the same order as a sequential read, every attempt counted, and a truncated listing still refused."""
+
+from __future__ import annotations
+
+import pytest
+
+from veritas_pipeline.engine.client import ClientSettings, IncompleteRead, NautobotClient
+
+from .conftest import StackInfo
+from .fault_proxy import FaultProxy, FaultRules
+
+# Models of several sizes; at 7 rows a page the prefixes take some 35 pages.
+ENDPOINTS = ("ipam/prefixes", "dcim/locations", "tenancy/tenants", "extras/tags")
+
+
+def production_client(stack: StackInfo, read_concurrency: int, *, url: str | None = None,
+                      page_size: int = 7) -> tuple[NautobotClient, list[tuple]]:
+    client = NautobotClient(ClientSettings(url or stack.env["PRODUCTION_NAUTOBOT_URL"],
+                                           stack.env["PRODUCTION_NAUTOBOT_TOKEN"], page_size=page_size,
+                                           read_concurrency=read_concurrency, backoff=0.05),
+                            read_only=True, name="production")
+    attempts: list[tuple] = []
+    client.observers.append(lambda *attempt: attempts.append(attempt))
+    return client, attempts
+
+
+def test_a_parallel_read_returns_exactly_what_a_sequential_read_returns(stack: StackInfo):
+    for endpoint in ENDPOINTS:
+        sequential, _ = production_client(stack, 1)
+        parallel, attempts = production_client(stack, 4)
+        rows = sequential.list(endpoint)
+        assert len(rows) > 7 and parallel.list(endpoint) == rows, endpoint
+        assert parallel.requests_made == sequential.requests_made == len(attempts), endpoint
+    ids = [row["id"] for row in rows]
+    # By id, 3 ids a chunk (and 7 rows a page): many chunks read side by side, each possibly several pages.
+    assert production_client(stack, 4)[0].list_by_ids("dcim/locations", ids[::-1], chunk=3) == \
+        production_client(stack, 1)[0].list_by_ids("dcim/locations", ids, chunk=3)
+
+
+def test_parallel_reads_retry_refused_and_reset_pages_and_count_every_attempt(stack: StackInfo):
+    with FaultProxy(stack.env["PRODUCTION_NAUTOBOT_URL"], seed="parallel-reads") as proxy:
+        expected = production_client(stack, 1, url=proxy.url)[0].list("ipam/prefixes")  # its urls name the proxy
+        before = len(proxy.requests)
+        proxy.rules = FaultRules(read_refused=0.15, read_reset=0.15, ensure_each=True)
+        client, attempts = production_client(stack, 4, url=proxy.url)
+        assert client.list("ipam/prefixes") == expected
+        assert proxy.stats["read_refused"] and proxy.stats["read_reset"]
+        assert client.requests_made == len(attempts) == len(proxy.requests) - before
+
+
+@pytest.mark.parametrize("truncation", ["trim_results", "drop_last_page"])
+def test_a_parallel_read_refuses_a_truncated_listing(stack: StackInfo, truncation: str):
+    # trim_results: every page is a row short; drop_last_page: every page says it is the last.
+    with FaultProxy(stack.env["PRODUCTION_NAUTOBOT_URL"],
+                    rules=FaultRules(truncate=truncation, truncate_pattern=r"^/api/ipam/prefixes/$")) as proxy:
+        client, _ = production_client(stack, 4, url=proxy.url)
+        with pytest.raises(IncompleteRead, match="the server counted"):
+            client.list("ipam/prefixes")
+        assert proxy.stats["truncated"] > 0
