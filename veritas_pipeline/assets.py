@@ -162,7 +162,11 @@ def orphans(context: AssetExecutionContext, config: OrphansConfig, sync: SyncRes
     try:
         if not config.dry_run:
             sync.hold_writer_slot(context.run.run_id)
-        report = sync.engine(context.run.run_id).prune_orphans(dry_run=config.dry_run)
+        engine = sync.engine(context.run.run_id)
+        report = engine.prune_orphans(dry_run=config.dry_run)
+        # The last step of a full sync: what it read whole becomes the checks' row snapshot.
+        if engine.save_snapshot():
+            context.log.info("row snapshot of both instances saved for the data-quality checks between syncs")
     except Exception:
         metrics.push_run(succeeded=False)
         raise

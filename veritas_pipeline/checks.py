@@ -1,8 +1,8 @@
 """Data-quality asset checks: one multi-asset check per sync group, derived from the registry.
 
 They run in the same run as their group's asset, after it, on the run's engine (so they judge what the
-sync loaded and wrote), and on their own (the `data_quality` job, or "Execute" in the UI), on a fresh
-read. Failures that would make downstream groups write on a broken base are blocking ERRORs:
+sync loaded and wrote), and on their own (the `data_quality` job, or "Execute" in the UI), on the row
+snapshot the last full sync saved, brought up to date through both instances' change feeds (engine/snapshot.py). Failures that would make downstream groups write on a broken base are blocking ERRORs:
 referential integrity, required fields, uniqueness, hierarchy. The others warn. Every result carries its
 counts and a table of the offending objects. The check logic is in engine/quality.py, its frames are built in engine/frames.py.
 """
@@ -25,6 +25,7 @@ from .engine import quality
 from .engine.frames import GroupData
 from .engine.quality import Outcome
 from .engine.registry import GROUPS, models_of_group
+from .engine.snapshot import RefreshReport
 from .metadata import MODEL, OBJECT, Key, table
 from .metrics import Pusher, push_coverage
 from .resources import SyncResource
@@ -102,6 +103,18 @@ def _metadata(outcome: Outcome) -> dict:
     return metadata
 
 
+def _source_metadata(refresh: RefreshReport | None) -> dict:
+    """How the checks' rows were obtained: the sync of this run, or the row snapshot and the feeds."""
+    if refresh is None:
+        return {Key.DATA_SOURCE: "this run's reads and writes"}
+    age = {} if refresh.age_seconds is None else {Key.SNAPSHOT_AGE_HOURS: round(refresh.age_seconds / 3600, 2)}
+    return {Key.DATA_SOURCE: f"row snapshot: {refresh.summary()}", **age,
+            **{Key.SNAPSHOT_CHANGES[side.value]: done.changes for side, done in refresh.sides.items()},
+            **{Key.SNAPSHOT_REREAD[side.value]: done.reread for side, done in refresh.sides.items()},
+            Key.SNAPSHOT_READ_WHOLE: ", ".join(f"{side.value} {label}" for side, done in refresh.sides.items()
+                                               for label in done.whole) or "none"}
+
+
 def build_group_checks(group: str):
     checks = {check.name: check for check in group_quality_checks(group)}
 
@@ -113,8 +126,11 @@ def build_group_checks(group: str):
         description=f"Data-quality checks of sync group '{group}' in VeritasBot",
     )
     def _data_quality(context: AssetCheckExecutionContext, sync: SyncResource):
-        # With the sync in this run: its engine, holding what it loaded and wrote. Alone: a fresh read.
+        # With the sync in this run: its engine, holding what it loaded and wrote. Alone: the row snapshot,
+        # brought up to date through both change feeds once per run (the resource keeps the engine).
         engine = sync.engine(context.run.run_id)
+        source = _source_metadata(engine.refresh_from_snapshot())
+        context.log.info(f"{group} checks read from {source[Key.DATA_SOURCE]}")
         data = GroupData(engine.catalog, engine.policy, engine.state, group)
         selected = {key.name for key in context.selected_asset_check_keys}
         for check in checks.values():
@@ -132,7 +148,8 @@ def build_group_checks(group: str):
                 push_coverage(Pusher(sync.pushgateway_url), group,
                               zip(outcome.per_model["model"], outcome.per_model["share"]))
             yield AssetCheckResult(asset_key=AssetKey(group), check_name=check.name, passed=outcome.passed,
-                                   severity=severity, description=outcome.summary, metadata=_metadata(outcome))
+                                   severity=severity, description=outcome.summary,
+                                   metadata={**_metadata(outcome), **source})
 
     return _data_quality
 

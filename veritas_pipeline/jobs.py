@@ -40,7 +40,7 @@ incremental_sync_job = define_asset_job(
 
 data_quality_job = define_asset_job(
     "data_quality", selection=AssetSelection.checks(*QUALITY_CHECK_KEYS),
-    description="The data-quality checks of every group on their own, on a fresh read of both instances; "
-                "no sync, writes nothing.")
+    description="The data-quality checks of every group on their own, on the last full sync's row snapshot "
+                "brought up to date through both instances' change feeds; no sync, writes nothing to Nautobot.")
 
 jobs = [full_sync_job, full_sync_dry_run_job, incremental_sync_job, data_quality_job]

@@ -64,6 +64,12 @@ class Key:
     # Data-quality checks
     OFFENDING = "offending"
     OBJECTS = "objects"
+    # How checks run alone got their data: the row snapshot, brought up to date through the change feeds
+    DATA_SOURCE = "data_source"
+    SNAPSHOT_AGE_HOURS = "snapshot_age_hours"
+    SNAPSHOT_CHANGES = {"production": "snapshot_changes_production", "veritas": "snapshot_changes_veritas"}
+    SNAPSHOT_REREAD = {"production": "snapshot_reread_production", "veritas": "snapshot_reread_veritas"}
+    SNAPSHOT_READ_WHOLE = "snapshot_models_read_whole"
 
 
 # Per-model counters of a group, in the order the UI and the CLI show them.

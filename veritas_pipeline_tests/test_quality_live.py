@@ -24,6 +24,7 @@ from dagster import AssetCheckSeverity
 from veritas_pipeline.checks import QUALITY_CHECK_KEYS
 from veritas_pipeline.cli import group_outcomes
 from veritas_pipeline.engine.registry import GROUPS, MODELS
+from veritas_pipeline.engine.state import StateStore
 
 from veritas_pipeline.metadata import Key
 
@@ -127,6 +128,64 @@ def test_after_a_clean_sync_the_checks_alone_pass(synced: SyncedStack):
     assert result.success
 
 
+# ---------------------------------------------------------------- the row snapshot between syncs
+
+SYNCED_ENDPOINTS = {f"/api/{spec.endpoint}/": label for label, spec in MODELS.items() if spec.synced}
+
+
+def checks_alone_requests(state_db: Path, groups: list[str] | None = None):
+    """The data_quality job's result and each server's REST requests during it."""
+    offsets = {name: server_log(name).stat().st_size for name in SERVERS}
+    result = run_checks(state_db, groups)
+    return result, {name: served_requests(name, offset) for name, offset in offsets.items()}
+
+
+def whole_listings(served: dict[str, list[tuple[str, str, int]]]) -> set[tuple[str, str]]:
+    """(server, model) of every listing of a synced model that did not ask for ids."""
+    return {(name, SYNCED_ENDPOINTS[path.split("?")[0]]) for name, requests_ in served.items()
+            for method, path, _status in requests_
+            if method == "GET" and path.split("?")[0] in SYNCED_ENDPOINTS and "id=" not in path}
+
+
+def test_the_checks_alone_read_the_feeds_and_changed_ids_not_whole_models(synced: SyncedStack):
+    result, served = checks_alone_requests(synced.state_db)
+    assert result.success
+    assert not whole_listings(served)
+    assert all(any("/api/extras/object-changes/" in path for _method, path, _status in served[name]) for name in SERVERS)
+    source = check_results(result)[("organization", "uniqueness")].metadata[Key.DATA_SOURCE].value
+    assert source.startswith("row snapshot:"), source
+
+
+def test_a_production_change_after_the_sync_is_seen_by_the_checks_alone(synced: SyncedStack):
+    stack = synced.stack
+    before = evaluation_of(run_checks(synced.state_db, ["organization"]), "organization", "coverage")
+    created = stack.production.write("POST", "tenancy/tenants", {"name": f"unsynced {uuid.uuid4().hex[:8]}"})
+    assert created.ok, created.text
+    try:
+        result, served = checks_alone_requests(synced.state_db, ["organization"])
+        after = evaluation_of(result, "organization", "coverage")
+        assert after.metadata["missing"].value == before.metadata["missing"].value + 1
+        assert created.json()["id"] in offending(after)
+        assert not whole_listings(served)
+    finally:
+        stack.production.write("DELETE", f"tenancy/tenants/{created.json()['id']}", None)
+
+
+def test_without_a_snapshot_the_checks_read_whole_and_save_one(synced: SyncedStack):
+    StateStore(f"sqlite:///{synced.state_db}").forget_snapshot()
+    result, served = checks_alone_requests(synced.state_db)
+    assert result.success
+    assert {model for _name, model in whole_listings(served)} >= {"tenancy.tenant", "dcim.location"}
+    assert set(StateStore(f"sqlite:///{synced.state_db}").load_snapshot()) == {"production", "veritas"}
+    result, served = checks_alone_requests(synced.state_db)
+    assert result.success and not whole_listings(served)
+
+
+def forget_snapshot(synced: SyncedStack) -> None:
+    """A change made in VeritasBot's database logs no change: the checks see it only on a whole read."""
+    StateStore(f"sqlite:///{synced.state_db}").forget_snapshot()
+
+
 # ---------------------------------------------------------------- each check, broken on purpose
 
 def test_referential_integrity_names_the_object_whose_reference_was_deleted(synced: SyncedStack):
@@ -154,6 +213,7 @@ def test_required_fields_names_the_object_whose_name_was_emptied(synced: SyncedS
     tenant = created_by_sync(synced.stack, "tenancy.tenant")[0]
     # The API refuses an empty name; an old import or a script on the database does not.
     veritas_sql(f"UPDATE tenancy_tenant SET name = '' WHERE id = '{tenant['id']}'")
+    forget_snapshot(synced)
     try:
         evaluation = evaluation_of(run_checks(synced.state_db, ["organization"]), "organization", "required_fields")
         assert not evaluation.passed and evaluation.severity == AssetCheckSeverity.ERROR
@@ -161,6 +221,7 @@ def test_required_fields_names_the_object_whose_name_was_emptied(synced: SyncedS
     finally:
         name = tenant["name"].replace("'", "''")
         veritas_sql(f"UPDATE tenancy_tenant SET name = '{name}' WHERE id = '{tenant['id']}'")
+        forget_snapshot(synced)
 
 
 def test_uniqueness_names_both_objects_sharing_a_natural_key(synced: SyncedStack):
@@ -192,6 +253,7 @@ def test_hierarchy_names_the_networks_of_a_parent_cycle(synced: SyncedStack):
     # The API refuses a cycle (a network may not even sit under a child); the database does not.
     veritas_sql(f"UPDATE cloud_cloudnetwork SET parent_id = '{second['id']}' WHERE id = '{first['id']}';"
                 f"UPDATE cloud_cloudnetwork SET parent_id = '{first['id']}' WHERE id = '{second['id']}'")
+    forget_snapshot(synced)
     try:
         evaluation = evaluation_of(run_checks(synced.state_db, ["cloud"]), "cloud", "hierarchy")
         assert not evaluation.passed and evaluation.severity == AssetCheckSeverity.ERROR
@@ -201,6 +263,7 @@ def test_hierarchy_names_the_networks_of_a_parent_cycle(synced: SyncedStack):
         for network in (first, second):
             parent = f"'{rid(network['parent'])}'" if network["parent"] else "NULL"
             veritas_sql(f"UPDATE cloud_cloudnetwork SET parent_id = {parent} WHERE id = '{network['id']}'")
+        forget_snapshot(synced)
 
 
 def test_tag_consistency_names_the_object_that_lost_the_sync_tag(synced: SyncedStack):

@@ -115,6 +115,10 @@ class Catalog:
         self._rows[(side, label)] = dict(rows)
         self._forget(label)
 
+    def whole_rows(self) -> dict[tuple[Side, str], Mapping[str, dict]]:
+        """(side, label) -> rows of every model read whole (or handed over whole) so far."""
+        return {key: rows for key, rows in self._rows.items() if not isinstance(rows, _RowsById)}
+
     def _load_whole(self, side: Side, label: str) -> None:
         try:
             rows = self._read(side, label)

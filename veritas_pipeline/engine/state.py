@@ -1,5 +1,6 @@
 """The pipeline's state database: the audit trail of every write, conflicts per run, remembered adoptions
-(with the precedence rule each adopted object got).
+(with the precedence rule each adopted object got), and the row snapshot the data-quality checks start
+from between syncs (snapshot.py).
 
 A SQLite file by default, PostgreSQL in production (any deployment beyond one machine). Nothing here is
 needed to compute a plan except remembered adoptions, which are a cache (a production rename of an adopted
@@ -17,9 +18,10 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Mapping
 
 from alembic import command
 from alembic.config import Config
@@ -121,6 +123,32 @@ journal = Table(
     Column("outcome", String(32)),  # answered | refused | settled | unavailable
 )
 
+# The row snapshot (snapshot.py): the rows of the synced models on both instances as a full sync read them,
+# kept current by each instance's object-change feed. `snapshot_models` lists the models held (an empty
+# model is held too); `snapshot_feeds` holds each side's feed cursor (changes.FeedCursor as JSON).
+row_snapshots = Table(
+    "row_snapshots", metadata,
+    Column("side", String(16), primary_key=True),  # catalog.Side value
+    Column("model", String(100), primary_key=True),
+    Column("object_id", String(36), primary_key=True),
+    Column("row", JSON, nullable=False),
+)
+
+snapshot_models = Table(
+    "snapshot_models", metadata,
+    Column("side", String(16), primary_key=True),
+    Column("model", String(100), primary_key=True),
+    Column("read_at", DateTime(timezone=True), nullable=False),  # when it was last read whole
+)
+
+snapshot_feeds = Table(
+    "snapshot_feeds", metadata,
+    Column("side", String(16), primary_key=True),
+    Column("cursor", Text, nullable=False),
+    Column("taken_at", DateTime(timezone=True), nullable=False),  # when a full sync last saved this side
+    Column("refreshed_at", DateTime(timezone=True), nullable=False),
+)
+
 MIGRATIONS = Path(__file__).with_name("migrations")
 # The revision that creates the tables as they were before migrations existed.
 BASELINE_REVISION = "0001"
@@ -183,6 +211,26 @@ def upgrade(engine: Engine) -> None:
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """A stored time with its zone: SQLite drops it, and every time here was written as UTC."""
+    return value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
+
+
+# Rows per INSERT of a snapshot: bounds the statement's size on a large model.
+_SNAPSHOT_CHUNK = 1000
+
+
+@dataclass
+class StoredSnapshot:
+    """One side's row snapshot as stored: its feed cursor (changes.FeedCursor JSON), when a full sync saved
+    it and when it was last refreshed, and label -> object id -> row of every model it holds."""
+
+    cursor: str
+    taken_at: datetime
+    refreshed_at: datetime
+    models: dict[str, dict[str, dict]] = field(default_factory=dict)
 
 
 def _text(value: Any) -> str | None:
@@ -345,6 +393,80 @@ class StateStore:
 
         current_keys, before_keys = {key(c) for c in current}, {key(c) for c in before}
         return ([c for c in current if key(c) not in before_keys], [c for c in before if key(c) not in current_keys])
+
+    # ---------------------------------------------------------------- row snapshot (snapshot.py)
+    def load_snapshot(self) -> dict[str, StoredSnapshot]:
+        """side -> its stored snapshot; a side never saved is absent."""
+        with self.engine.connect() as connection:
+            sides = {side: StoredSnapshot(cursor, _utc(taken_at), _utc(refreshed_at))
+                     for side, cursor, taken_at, refreshed_at in connection.execute(select(snapshot_feeds))}
+            for side, label in connection.execute(select(snapshot_models.c.side, snapshot_models.c.model)):
+                if side in sides:
+                    sides[side].models[label] = {}
+            for side, label, object_id, row in connection.execute(select(row_snapshots)):
+                models = sides[side].models if side in sides else {}
+                if label in models:
+                    models[label][object_id] = row
+        return sides
+
+    def save_snapshot(self, side: str, cursor: str, models: Mapping[str, Mapping[str, dict]]) -> None:
+        """Replace one side's snapshot with these models' rows and this feed cursor (a full read)."""
+        self.save_snapshots({side: (cursor, models)})
+
+    def save_snapshots(self, sides: Mapping[str, tuple[str, Mapping[str, Mapping[str, dict]]]]) -> None:
+        """Replace the snapshot of each side given (cursor, label -> id -> row), all in one transaction."""
+        now = _now()
+        with self.engine.begin() as connection:
+            for side, (cursor, models) in sides.items():
+                for table in (row_snapshots, snapshot_models, snapshot_feeds):
+                    connection.execute(delete(table).where(table.c.side == side))
+                self._insert_rows(connection, side, models)
+                connection.execute(insert(snapshot_feeds).values(side=side, cursor=cursor, taken_at=now,
+                                                                 refreshed_at=now))
+
+    def refresh_snapshot(self, side: str, loaded_cursor: str, cursor: str,
+                         whole: Mapping[str, Mapping[str, dict]], changed: Mapping[str, Mapping[str, dict]],
+                         removed: Mapping[str, Iterable[str]]) -> bool:
+        """Apply one side's refresh: models read `whole` replace theirs, `changed` rows replace theirs,
+        `removed` ids go, and the cursor moves on. Only if the stored cursor is still `loaded_cursor` (a full
+        sync or another refresh may have stored a newer snapshot meanwhile); returns whether it was applied."""
+        with self.engine.begin() as connection:
+            stored = connection.execute(select(snapshot_feeds.c.cursor).where(snapshot_feeds.c.side == side)
+                                        .with_for_update()).scalar()
+            if stored != loaded_cursor:
+                return False
+            for label in whole:
+                connection.execute(delete(row_snapshots).where(row_snapshots.c.side == side,
+                                                               row_snapshots.c.model == label))
+                connection.execute(delete(snapshot_models).where(snapshot_models.c.side == side,
+                                                                 snapshot_models.c.model == label))
+            self._insert_rows(connection, side, whole)
+            for label in {*changed, *removed}:
+                ids = [*changed.get(label, {}), *removed.get(label, ())]
+                for start in range(0, len(ids), _SNAPSHOT_CHUNK):
+                    connection.execute(delete(row_snapshots).where(
+                        row_snapshots.c.side == side, row_snapshots.c.model == label,
+                        row_snapshots.c.object_id.in_(ids[start:start + _SNAPSHOT_CHUNK])))
+            self._insert_rows(connection, side, changed, models_too=False)
+            connection.execute(snapshot_feeds.update().where(snapshot_feeds.c.side == side)
+                               .values(cursor=cursor, refreshed_at=_now()))
+        return True
+
+    @staticmethod
+    def _insert_rows(connection, side: str, models: Mapping[str, Mapping[str, dict]], models_too: bool = True) -> None:
+        rows = [{"side": side, "model": label, "object_id": object_id, "row": row}
+                for label, table in models.items() for object_id, row in table.items()]
+        for start in range(0, len(rows), _SNAPSHOT_CHUNK):
+            connection.execute(insert(row_snapshots), rows[start:start + _SNAPSHOT_CHUNK])
+        if models_too and models:
+            connection.execute(insert(snapshot_models), [{"side": side, "model": label, "read_at": _now()}
+                                                         for label in models])
+
+    def forget_snapshot(self) -> None:
+        """Drop the row snapshot: the next checks run alone reads both instances whole, and saves a new one."""
+        with self.engine.begin() as connection:
+            for table in (row_snapshots, snapshot_models, snapshot_feeds):
+                connection.execute(delete(table))
 
     def last_successful_run(self, group: str) -> datetime | None:
         with self.engine.connect() as connection:

@@ -26,6 +26,7 @@ from .registry import (
     ModelSpec,
     models_of_group,
 )
+from .snapshot import RefreshReport, RowSnapshot
 from .state import StateStore
 
 log = logging.getLogger(__name__)
@@ -144,6 +145,7 @@ class SyncEngine:
         self.policy = policy or PrecedencePolicy()
         self.state = state
         self.run_id = run_id or uuid.uuid4().hex
+        self.incremental = incremental
         self.catalog = Catalog(production, veritas, adoptions=state.adoptions if state else None,
                                by_id=incremental)
         self.journal = RunJournal(state, self.run_id) if state else None
@@ -157,6 +159,12 @@ class SyncEngine:
         self._applying: list[_Applying] = []
         self._planner: Planner | None = None
         self._journal_settled = False
+        # The row snapshot (snapshot.py): the feeds' cursors taken before a full sync's first read, the
+        # groups this engine synced whole, and the refresh of a checks-alone run.
+        self._feed_marks: dict | None = None
+        self._synced_groups: set[str] = set()
+        self._whole_groups: set[str] = set()
+        self._refresh: RefreshReport | None = None
 
     # ---------------------------------------------------------------- setup
     def _tag_ids(self) -> dict[str, str]:
@@ -224,6 +232,30 @@ class SyncEngine:
         return len(entries)
 
     # ---------------------------------------------------------------- run
+    def _row_snapshot(self) -> RowSnapshot:
+        return RowSnapshot(self.state, {Side.PRODUCTION: self.production, Side.VERITAS: self.veritas})
+
+    def save_snapshot(self) -> bool:
+        """After every group was synced whole by this engine: save what it read as the row snapshot the checks
+        start from between syncs. A dry run's reads count too: they are what both instances held, and the
+        cursors date from before them. Returns whether it was saved."""
+        if self.state is None or self._feed_marks is None or self._whole_groups != set(GROUPS):
+            return False
+        self._row_snapshot().save(self._feed_marks, self.catalog.whole_rows())
+        return True
+
+    def refresh_from_snapshot(self) -> RefreshReport | None:
+        """For checks run alone (this engine synced nothing): the synced models' rows from the row snapshot,
+        brought up to date through both change feeds, handed to the catalog; once per engine. None when
+        the engine synced in this run: its catalog holds what it read and wrote."""
+        if self.state is None or self._synced_groups or self.incremental:
+            return None
+        if self._refresh is None:
+            rows, self._refresh = self._row_snapshot().refresh()
+            for (side, label), table in rows.items():
+                self.catalog.use_rows(side, label, table)
+        return self._refresh
+
     def prune_orphans(self, *, dry_run: bool = False) -> PruneReport:
         """Every synced model's orphans (the planner's, computed once per run), deleted only when the
         policy opts in; each delete request's outcome goes to the audit trail through the journal."""
@@ -250,6 +282,10 @@ class SyncEngine:
             raise ValueError(f"unknown sync group {group!r}; known: {', '.join(GROUPS)}")
         report = GroupReport(group, self.run_id, dry_run)
         log.info("group %s: started%s", group, " (dry run)" if dry_run else "")
+        if self.state and production_ids is None and not self.incremental and self._feed_marks is None \
+                and not self._synced_groups:
+            self._feed_marks = self._row_snapshot().feed_marks()  # before the first read of the run
+        self._synced_groups.add(group)
         if self.state:
             self.state.start_run(self.run_id, group, dry_run)
         try:
@@ -285,6 +321,8 @@ class SyncEngine:
                 model.planned_updates += len(writes)
                 if not dry_run:
                     self._apply(spec, writes, plan, model, report, planner)
+        if production_ids is None:
+            self._whole_groups.add(group)
         report.requests = {"production": self.production.requests_made, "veritas": self.veritas.requests_made}
         log.info("group %s: %s in %.1f s: %d created, %d updated, %d unchanged, %d failed, %d pending, "
                  "%d conflicts", group, "planned" if dry_run else "synced", time.monotonic() - started,

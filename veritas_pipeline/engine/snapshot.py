@@ -1,0 +1,234 @@
+"""The row snapshot: what the data-quality checks start from when they run alone, between full syncs.
+
+A full sync reads every synced model whole on both instances. At its end (the orphans step) the engine saves
+those rows in the state database, with each instance's object-change feed cursor as it was *before* the
+sync's first read, so that whatever changed during the sync is read again, never missed. The checks run
+alone (the hourly `data_quality` schedule) then read only the feeds since those cursors and, for the synced
+models that changed, the changed objects by id (100 per request), instead of both instances whole:
+
+- a changed object is read again by id; one no longer there was deleted and leaves the snapshot;
+- Nautobot clears references to a deleted object without logging a change on the objects that held them,
+  so the snapshot's objects pointing at a deleted object are read again too;
+- a model with more than `MAX_IDS_PER_MODEL` changed objects is read whole, which is then cheaper;
+- a side with no snapshot, or whose cursor the feed no longer reaches (its oldest change is newer than the
+  cursor: retention pruned changes that may matter), has its models read whole and saved afresh.
+
+Lookup models (devices, interfaces, ...) are not kept: the catalog reads them when a check needs them.
+Changes that bypass Nautobot's change log (direct SQL) are not seen until the next full sync saves a new
+snapshot.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Iterable, Mapping
+
+from .catalog import ReadFailed, Side
+from .changes import FEED_ENDPOINT, MAX_IDS_PER_MODEL, Change, ChangeFeed, FeedCursor, parse_time
+from .client import IncompleteRead, NautobotClient, NautobotUnavailable
+from .registry import MODELS, SYNCED_MODELS
+from .state import StateStore, StoredSnapshot
+
+log = logging.getLogger(__name__)
+
+# Every synced model: together, each group's models, the synced models they reference and the tree types.
+SNAPSHOT_LABELS: tuple[str, ...] = tuple(spec.label for spec in SYNCED_MODELS)
+
+Rows = dict[str, dict]  # object id -> row
+
+
+@dataclass
+class SideRefresh:
+    """What one side's refresh did."""
+
+    changes: int = 0  # feed entries read (every model)
+    reread: int = 0  # objects read again by id
+    removed: int = 0  # objects gone from the snapshot (deleted)
+    whole: list[str] = field(default_factory=list)  # models read whole
+    reason: str = ""  # why every model of the side was read whole, if it was
+
+
+@dataclass
+class RefreshReport:
+    """How the checks' data was obtained: from a snapshot saved `age_seconds` ago, kept current by the feeds."""
+
+    age_seconds: float | None  # None: there was no snapshot
+    sides: dict[Side, SideRefresh]
+    requests: dict[Side, int]
+    seconds: float
+    stored: bool  # False when a newer snapshot was saved meanwhile (the next run refreshes that one)
+
+    def summary(self) -> str:
+        age = "no snapshot" if self.age_seconds is None else f"snapshot {self.age_seconds / 3600:.1f} h old"
+        parts = [f"{side.value}: {refresh.changes} changes, {refresh.reread} re-read, {refresh.removed} removed, "
+                 f"{len(refresh.whole)} models read whole{f' ({refresh.reason})' if refresh.reason else ''}"
+                 for side, refresh in self.sides.items()]
+        return f"{age}; {'; '.join(parts)}; {sum(self.requests.values())} requests in {self.seconds:.1f} s"
+
+
+# ---------------------------------------------------------------------------------------------- pure
+
+def ids_to_reread(changes: Iterable[Change], labels: Iterable[str],
+                  max_ids: int = MAX_IDS_PER_MODEL) -> tuple[dict[str, set[str]], set[str]]:
+    """(label -> ids to read again, labels to read whole) for the changes to the snapshot's models. A
+    deletion is read again like any change: the object's absence is what removes it."""
+    kept = set(labels)
+    ids: dict[str, set[str]] = {}
+    for change in changes:
+        if change.label in kept:
+            ids.setdefault(change.label, set()).add(change.object_id)
+    whole = {label for label, changed in ids.items() if len(changed) > max_ids}
+    return {label: changed for label, changed in ids.items() if label not in whole}, whole
+
+
+def referencing(models: Mapping[str, Mapping[str, dict]], deleted: Mapping[str, set[str]]) -> dict[str, set[str]]:
+    """label -> ids of the snapshot's objects whose references point at a deleted object: Nautobot clears
+    such references without logging a change on the objects that held them."""
+    found: dict[str, set[str]] = {}
+    if not any(deleted.values()):
+        return found
+    for label, rows in models.items():
+        references = list(MODELS[label].references())
+        for object_id, row in rows.items():
+            if any(target_id in deleted.get(reference.target_of(row) or "", ())
+                   for reference in references for target_id in reference.target_ids(row)):
+                found.setdefault(label, set()).add(object_id)
+    return found
+
+
+def apply_reread(rows: Rows, ids: Iterable[str], fetched: Iterable[dict]) -> tuple[Rows, set[str]]:
+    """Put the rows read again by id into `rows`; the ids asked but not found were deleted and leave it.
+    Returns (the rows found, the ids removed)."""
+    found = {row["id"]: row for row in fetched}
+    removed = {object_id for object_id in ids if object_id not in found and object_id in rows}
+    for object_id in set(ids) - found.keys():
+        rows.pop(object_id, None)
+    rows.update(found)
+    return found, removed
+
+
+# ---------------------------------------------------------------------------------------------- I/O
+
+class RowSnapshot:
+    """The snapshot in the state database, read and kept current through both instances' clients."""
+
+    def __init__(self, state: StateStore, clients: Mapping[Side, NautobotClient], labels: Iterable[str] = SNAPSHOT_LABELS):
+        self.state = state
+        self.clients = dict(clients)
+        self.labels = tuple(labels)
+
+    def feed_marks(self) -> dict[Side, FeedCursor]:
+        """Each side's feed cursor now: taken before a full sync's first read, saved with its rows."""
+        return {side: ChangeFeed(client).end() for side, client in self.clients.items()}
+
+    def save(self, marks: Mapping[Side, FeedCursor], rows: Mapping[tuple[Side, str], Mapping[str, dict]]) -> None:
+        """Replace the snapshot, both sides in one transaction, with the rows of its models read whole."""
+        self.state.save_snapshots({side.value: (mark.to_json(), {label: rows[(side, label)] for label in self.labels
+                                                                 if (side, label) in rows})
+                                   for side, mark in marks.items()})
+        log.info("row snapshot saved: %d models on %s", len(self.labels), ", ".join(side.value for side in marks))
+
+    def refresh(self) -> tuple[dict[tuple[Side, str], Rows], RefreshReport]:
+        """Every snapshot model's rows on both sides as they are now, and how they were obtained; the
+        refreshed snapshot is stored."""
+        started = time.monotonic()
+        requests_before = {side: client.requests_made for side, client in self.clients.items()}
+        stored = self.state.load_snapshot()
+        taken = [snapshot.taken_at for snapshot in stored.values()]
+        result: dict[tuple[Side, str], Rows] = {}
+        sides: dict[Side, SideRefresh] = {}
+        kept = True
+        for side in self.clients:
+            rows, sides[side], applied = self._refresh_side(side, stored.get(side.value))
+            result.update({(side, label): table for label, table in rows.items()})
+            kept = kept and applied
+        age = (datetime.now(timezone.utc) - min(taken)).total_seconds() if len(taken) == len(self.clients) else None
+        report = RefreshReport(age, sides, {side: client.requests_made - requests_before[side]
+                                            for side, client in self.clients.items()},
+                               time.monotonic() - started, kept)
+        log.info("data-quality checks read from the row snapshot: %s", report.summary())
+        return result, report
+
+    def _refresh_side(self, side: Side, stored: StoredSnapshot | None) -> tuple[dict[str, Rows], SideRefresh, bool]:
+        client, refresh = self.clients[side], SideRefresh()
+        feed = ChangeFeed(client)
+        reason = self._unusable(client, stored)
+        if reason:
+            mark = feed.end()  # before the reads: what changes while they run is read next time
+            models = {label: self._read_whole(side, label) for label in self.labels}
+            refresh.whole, refresh.reason = list(self.labels), reason
+            self.state.save_snapshot(side.value, mark.to_json(), models)
+            return models, refresh, True
+
+        models = stored.models
+        cursor = FeedCursor.from_json(stored.cursor)
+        changes: list[Change] = []
+        while True:
+            new, cursor = feed.read(cursor)
+            if not new:
+                break
+            changes += new
+        refresh.changes = len(changes)
+        missing = [label for label in self.labels if label not in models]
+        reread, whole = ids_to_reread(changes, self.labels)
+        whole |= set(missing)
+        reread = {label: ids for label, ids in reread.items() if label not in whole}
+        whole_rows = {label: self._read_whole(side, label) for label in self.labels if label in whole}
+        models.update(whole_rows)
+        refresh.whole = sorted(whole)
+
+        changed: dict[str, Rows] = {}
+        removed: dict[str, set[str]] = {}
+        deleted = {label: set() for label in MODELS}
+        for change in changes:
+            if change.action == "delete" and change.label in deleted:
+                deleted[change.label].add(change.object_id)
+        self._reread(side, models, reread, changed, removed)
+        for label, ids in removed.items():
+            deleted[label] |= ids
+        # Second round: objects whose reference to a deleted object Nautobot cleared without a change entry.
+        holders = {label: ids - changed.get(label, {}).keys() - removed.get(label, set())
+                   for label, ids in referencing({label: models[label] for label in self.labels if label not in whole},
+                                                 deleted).items()}
+        self._reread(side, models, holders, changed, removed)
+        refresh.reread = sum(len(ids) for ids in reread.values()) + sum(len(ids) for ids in holders.values())
+        refresh.removed = sum(len(ids) for ids in removed.values())
+        applied = self.state.refresh_snapshot(side.value, stored.cursor, cursor.to_json(), whole_rows, changed, removed)
+        if not applied:
+            log.info("%s: a newer row snapshot was saved during this refresh; it is left as it is", side.value)
+        return {label: models[label] for label in self.labels}, refresh, applied
+
+    def _reread(self, side: Side, models: dict[str, Rows], ids_by_label: Mapping[str, set[str]],
+                changed: dict[str, Rows], removed: dict[str, set[str]]) -> None:
+        for label, ids in ids_by_label.items():
+            if not ids:
+                continue
+            found, gone = apply_reread(models[label], ids, self._read(side, label, ids))
+            changed.setdefault(label, {}).update(found)
+            removed.setdefault(label, set()).update(gone)
+
+    @staticmethod
+    def _unusable(client: NautobotClient, stored: StoredSnapshot | None) -> str:
+        """Why this side's snapshot cannot be brought up to date from its feed ('' when it can)."""
+        if stored is None:
+            return "no snapshot"
+        cursor = FeedCursor.from_json(stored.cursor)
+        if cursor.time is None:
+            return ""  # the feed was empty when the snapshot was saved: all of it is news
+        oldest = client.get_json(FEED_ENDPOINT, limit=1, sort="time", depth=0)["results"]
+        if oldest and parse_time(oldest[0]["time"]) > cursor.time:
+            return f"the change feed no longer reaches back to {cursor.time.isoformat()} (retention)"
+        return ""
+
+    def _read_whole(self, side: Side, label: str) -> Rows:
+        return {row["id"]: row for row in self._read(side, label, None)}
+
+    def _read(self, side: Side, label: str, ids: set[str] | None) -> list[dict]:
+        client, endpoint = self.clients[side], MODELS[label].endpoint
+        try:
+            return client.list(endpoint) if ids is None else client.list_by_ids(endpoint, ids)
+        except (NautobotUnavailable, IncompleteRead) as error:
+            raise ReadFailed(f"reading {label} failed: {error}") from None

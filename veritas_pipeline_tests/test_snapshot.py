@@ -1,0 +1,210 @@
+"""The row snapshot the checks start from between syncs: applying a change set, on fake instances and a
+SQLite state database."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta, timezone
+from types import SimpleNamespace
+
+from veritas_pipeline.engine.catalog import Side
+from veritas_pipeline.engine.changes import Change, parse_time
+from veritas_pipeline.engine.snapshot import RowSnapshot, apply_reread, ids_to_reread, referencing
+from veritas_pipeline.engine.state import StateStore
+
+T0 = datetime(2026, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
+GROUP, TENANT = "tenancy.tenantgroup", "tenancy.tenant"
+ENDPOINTS = {"tenancy/tenant-groups": GROUP, "tenancy/tenants": TENANT}
+LABELS = (GROUP, TENANT)
+
+
+def uid() -> str:
+    return str(uuid.uuid4())
+
+
+class FakeNautobot:
+    """Objects per model and an object-change feed as Nautobot serves them; counts reads by kind."""
+
+    def __init__(self):
+        self.objects: dict[str, dict[str, dict]] = {GROUP: {}, TENANT: {}}
+        self.feed: list[dict] = []
+        self.clock = T0
+        self.settings = SimpleNamespace(page_size=1000)
+        self.requests_made = 0
+        self.whole_reads: list[str] = []
+        self.id_reads: dict[str, set[str]] = {}
+
+    def _log(self, label: str, action: str, object_id: str) -> None:
+        self.clock += timedelta(seconds=1)
+        self.feed.append({"id": uid(), "time": self.clock.isoformat(), "action": {"value": action},
+                          "changed_object_type": label, "changed_object_id": object_id})
+
+    def put(self, label: str, row: dict, logged: bool = True) -> dict:
+        action = "update" if row["id"] in self.objects[label] else "create"
+        self.objects[label][row["id"]] = row
+        if logged:
+            self._log(label, action, row["id"])
+        return row
+
+    def delete(self, label: str, object_id: str) -> None:
+        del self.objects[label][object_id]
+        self._log(label, "delete", object_id)
+        if label == GROUP:  # Nautobot's SET_NULL: the tenants lose the reference, and no change is logged
+            for tenant in self.objects[TENANT].values():
+                if tenant["tenant_group"] == object_id:
+                    tenant["tenant_group"] = None
+
+    def get_json(self, endpoint: str, **params) -> dict:
+        assert endpoint == "extras/object-changes"
+        self.requests_made += 1
+        rows = self.feed
+        if "time__gte" in params:
+            rows = [row for row in rows if parse_time(row["time"]) >= parse_time(params["time__gte"])]
+        rows = sorted(rows, key=lambda row: (row["time"], row["id"]), reverse=params["sort"].startswith("-"))
+        offset = params.get("offset", 0)
+        return {"count": len(rows), "results": rows[offset:offset + params["limit"]]}
+
+    def list(self, endpoint: str) -> list[dict]:
+        self.requests_made += 1
+        self.whole_reads.append(ENDPOINTS[endpoint])
+        return [dict(row) for row in self.objects[ENDPOINTS[endpoint]].values()]
+
+    def list_by_ids(self, endpoint: str, ids) -> list[dict]:
+        self.requests_made += 1
+        label = ENDPOINTS[endpoint]
+        self.id_reads.setdefault(label, set()).update(ids)
+        return [dict(self.objects[label][object_id]) for object_id in ids if object_id in self.objects[label]]
+
+
+def tenant_group(name: str) -> dict:
+    return {"id": uid(), "name": name, "parent": None}
+
+
+def tenant(name: str, group: dict | None) -> dict:
+    return {"id": uid(), "name": name, "tenant_group": group["id"] if group else None, "tags": []}
+
+
+def seeded() -> dict[Side, FakeNautobot]:
+    instances = {side: FakeNautobot() for side in Side}
+    for instance in instances.values():
+        groups = [instance.put(GROUP, tenant_group(f"group {number}"), logged=False) for number in range(3)]
+        for number in range(6):
+            instance.put(TENANT, tenant(f"tenant {number}", groups[number % 3]), logged=False)
+    return instances
+
+
+def saved(tmp_path, instances: dict[Side, FakeNautobot]) -> tuple[RowSnapshot, StateStore]:
+    """A snapshot saved as a full sync saves it: the feeds' marks first, then the whole reads."""
+    state = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
+    snapshot = RowSnapshot(state, instances, LABELS)
+    marks = snapshot.feed_marks()
+    snapshot.save(marks, {(side, label): {object_id: dict(row) for object_id, row in instance.objects[label].items()}
+                          for side, instance in instances.items() for label in LABELS})
+    for instance in instances.values():
+        instance.whole_reads.clear()
+    return snapshot, state
+
+
+def change(label: str, object_id: str, action: str = "update") -> Change:
+    return Change(uid(), T0, action, label, object_id)
+
+
+# ---------------------------------------------------------------------------------------------- pure
+
+def test_changes_to_kept_models_are_read_again_by_id_and_a_crowded_model_whole():
+    crowded = [change(TENANT, uid()) for _ in range(4)]
+    ids, whole = ids_to_reread([change(GROUP, "g1"), change(GROUP, "g2", "delete"), change("dcim.device", "d1"),
+                                *crowded], LABELS, max_ids=3)
+    assert ids == {GROUP: {"g1", "g2"}} and whole == {TENANT}
+
+
+def test_objects_pointing_at_a_deleted_object_are_found_through_their_references():
+    group = tenant_group("gone")
+    holder, other = tenant("holder", group), tenant("other", None)
+    models = {GROUP: {}, TENANT: {holder["id"]: holder, other["id"]: other}}
+    assert referencing(models, {GROUP: {group["id"]}}) == {TENANT: {holder["id"]}}
+    assert referencing(models, {GROUP: set()}) == {}
+
+
+def test_a_reread_replaces_what_was_found_and_drops_what_is_gone():
+    rows = {"a": {"id": "a", "name": "old"}, "b": {"id": "b", "name": "kept"}, "c": {"id": "c"}}
+    found, removed = apply_reread(rows, {"a", "c", "new"}, [{"id": "a", "name": "renamed"}, {"id": "new"}])
+    assert rows == {"a": {"id": "a", "name": "renamed"}, "b": {"id": "b", "name": "kept"}, "new": {"id": "new"}}
+    assert set(found) == {"a", "new"} and removed == {"c"}
+
+
+# ---------------------------------------------------------------------------------------------- with storage
+
+def test_a_refresh_reads_only_the_feeds_and_the_changed_ids(tmp_path):
+    instances = seeded()
+    snapshot, state = saved(tmp_path, instances)
+    veritas = instances[Side.VERITAS]
+    renamed = next(iter(veritas.objects[TENANT].values()))
+    veritas.put(TENANT, {**renamed, "name": "renamed in VeritasBot"})
+    created = veritas.put(TENANT, tenant("new", None))
+
+    rows, report = snapshot.refresh()
+    assert rows[(Side.VERITAS, TENANT)] == veritas.objects[TENANT]
+    assert rows[(Side.PRODUCTION, TENANT)] == instances[Side.PRODUCTION].objects[TENANT]
+    assert not veritas.whole_reads and not instances[Side.PRODUCTION].whole_reads
+    assert veritas.id_reads == {TENANT: {renamed["id"], created["id"]}}
+    assert report.sides[Side.VERITAS].changes == 2 and report.sides[Side.PRODUCTION].changes == 0
+    assert report.stored and report.age_seconds is not None
+
+    # Stored: the next refresh starts from it and has nothing to read again.
+    veritas.id_reads.clear()
+    rows, report = RowSnapshot(state, instances, LABELS).refresh()
+    assert rows[(Side.VERITAS, TENANT)] == veritas.objects[TENANT]
+    assert not veritas.id_reads and report.sides[Side.VERITAS].changes == 0
+
+
+def test_a_deletion_removes_the_object_and_rereads_the_objects_whose_reference_nautobot_cleared(tmp_path):
+    instances = seeded()
+    snapshot, _state = saved(tmp_path, instances)
+    veritas = instances[Side.VERITAS]
+    group_id = next(iter(veritas.objects[GROUP]))
+    holders = {tenant_id for tenant_id, row in veritas.objects[TENANT].items() if row["tenant_group"] == group_id}
+    veritas.delete(GROUP, group_id)
+
+    rows, report = snapshot.refresh()
+    assert group_id not in rows[(Side.VERITAS, GROUP)]
+    assert rows[(Side.VERITAS, TENANT)] == veritas.objects[TENANT]
+    assert all(rows[(Side.VERITAS, TENANT)][holder]["tenant_group"] is None for holder in holders)
+    assert veritas.id_reads[TENANT] == holders and report.sides[Side.VERITAS].removed == 1
+
+
+def test_without_a_snapshot_every_model_is_read_whole_and_saved(tmp_path):
+    instances = seeded()
+    state = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
+    rows, report = RowSnapshot(state, instances, LABELS).refresh()
+    assert report.age_seconds is None
+    assert all(refresh.reason == "no snapshot" and refresh.whole == list(LABELS) for refresh in report.sides.values())
+    assert rows[(Side.PRODUCTION, GROUP)] == instances[Side.PRODUCTION].objects[GROUP]
+    for instance in instances.values():
+        instance.whole_reads.clear()
+    _rows, report = RowSnapshot(state, instances, LABELS).refresh()
+    assert not any(instance.whole_reads for instance in instances.values())
+    assert report.age_seconds is not None
+
+
+def test_a_cursor_the_feed_no_longer_reaches_reads_that_side_whole(tmp_path):
+    instances = seeded()
+    production = instances[Side.PRODUCTION]
+    production.put(TENANT, tenant("before the snapshot", None))  # the feed is not empty: the cursor has a time
+    snapshot, _state = saved(tmp_path, instances)
+    production.put(TENANT, tenant("after the snapshot", None))
+    production.feed = production.feed[-1:]  # retention pruned the changes up to the cursor
+    rows, report = snapshot.refresh()
+    assert "retention" in report.sides[Side.PRODUCTION].reason
+    assert sorted(production.whole_reads) == sorted(LABELS) and not instances[Side.VERITAS].whole_reads
+    assert rows[(Side.PRODUCTION, TENANT)] == production.objects[TENANT]
+
+
+def test_a_snapshot_saved_during_a_refresh_is_left_as_it_is(tmp_path):
+    instances = seeded()
+    snapshot, state = saved(tmp_path, instances)
+    stored = state.load_snapshot()[Side.VERITAS.value]
+    instances[Side.VERITAS].put(TENANT, tenant("during the refresh", None))  # the next full sync's mark is newer
+    snapshot.save(snapshot.feed_marks(), {(side, label): instance.objects[label]
+                                          for side, instance in instances.items() for label in LABELS})
+    assert not state.refresh_snapshot(Side.VERITAS.value, stored.cursor, stored.cursor, {}, {}, {})
