@@ -282,13 +282,13 @@ class SyncEngine:
             raise ValueError(f"unknown sync group {group!r}; known: {', '.join(GROUPS)}")
         report = GroupReport(group, self.run_id, dry_run)
         log.info("group %s: started%s", group, " (dry run)" if dry_run else "")
-        if self.state and production_ids is None and not self.incremental and self._feed_marks is None \
-                and not self._synced_groups:
-            self._feed_marks = self._row_snapshot().feed_marks()  # before the first read of the run
+        first = not self._synced_groups
         self._synced_groups.add(group)
         if self.state:
             self.state.start_run(self.run_id, group, dry_run)
         try:
+            if self.state and production_ids is None and not self.incremental and self._feed_marks is None and first:
+                self._feed_marks = self._row_snapshot().feed_marks()  # before the first read of the run
             return self._sync_group(group, report, dry_run, production_ids)
         except Exception as error:
             if self.state:  # the group stopped: its run record says so, with the one-line cause
