@@ -177,8 +177,9 @@ class Catalog:
         production, veritas = self.rows(Side.PRODUCTION, label), self.rows(Side.VERITAS, label)
         remembered = self.remembered_adoptions(label)
         if isinstance(veritas, _RowsById):
-            veritas.fetch(ids | {remembered[pid] for pid in ids if pid in remembered})
-            self._fetch_key_references(Side.VERITAS, label, set(veritas.found()))
+            asked = ids | {remembered[pid] for pid in ids if pid in remembered}
+            veritas.fetch(asked)
+            self._fetch_key_references(Side.VERITAS, label, {object_id for object_id in asked if object_id in veritas})
         unmatched = {pid for pid in ids if pid not in veritas and not self._remembered_counterpart(label, pid)}
         if isinstance(production, _RowsById):
             production.fetch(unmatched)
