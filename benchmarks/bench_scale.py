@@ -22,9 +22,9 @@ soon as it is measured and a summary of the goals at the end:
    evaluations (its first tick and the one that sees the change).
 5. daemon: bench_changes.through_dagster, K samples of change to visible: p50 and p95.
 The full sync always runs: every other part starts from the state it leaves. The replay runs last, as it
-resets VeritasBot. --read-concurrency and --write-concurrency go to the in-process runs' resources when
-the resources have those settings (bench_changes.sync_resource); `veritas-sync` and the daemon's runs take
-definitions.py's, which reads no such variable yet.
+resets VeritasBot. --read-concurrency and --write-concurrency go to every run: the in-process runs'
+resources (bench_changes.sync_resource), and `veritas-sync` and the daemon's runs through
+VERITAS_READ_CONCURRENCY and VERITAS_WRITE_CONCURRENCY.
 Loopback only: the stack's servers and the proxies are on 127.0.0.1.
 """
 
@@ -174,8 +174,8 @@ def main() -> int:
     parser.add_argument("--samples", type=int, default=5, help="daemon samples")
     parser.add_argument("--only", type=lambda text: text.split(","), default=list(PARTS),
                         help=f"comma-separated parts: {','.join(PARTS)} (the full sync always runs)")
-    parser.add_argument("--read-concurrency", type=int, help="in-process runs: GETs in flight per instance")
-    parser.add_argument("--write-concurrency", type=int, help="in-process runs: writes in flight to VeritasBot")
+    parser.add_argument("--read-concurrency", type=int, help="GETs in flight per instance")
+    parser.add_argument("--write-concurrency", type=int, help="writes in flight to VeritasBot")
     args = parser.parse_args()
     unknown = set(args.only) - set(PARTS)
     if unknown:
@@ -185,6 +185,10 @@ def main() -> int:
         state += ["--discovery-scale", str(args.discovery_scale)]
     settings = {name: value for name, value in (("read_concurrency", args.read_concurrency),
                                                 ("write_concurrency", args.write_concurrency)) if value is not None}
+    for variable, value in (("VERITAS_READ_CONCURRENCY", args.read_concurrency),
+                            ("VERITAS_WRITE_CONCURRENCY", args.write_concurrency)):
+        if value is not None:
+            os.environ[variable] = str(value)  # veritas-sync and the daemon inherit the environment
     goals = Goals()
     started = time.monotonic()
 

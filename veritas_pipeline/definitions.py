@@ -2,8 +2,9 @@
 
 Connection settings come from the environment: PRODUCTION_NAUTOBOT_URL/_TOKEN, VERITASBOT_URL/_TOKEN
 and VERITAS_STATE_DB_URL (default: a SQLite file in DAGSTER_HOME), read when a run starts, through EnvVar;
-VERITAS_VERIFY_TLS (default true), VERITAS_PUSHGATEWAY_URL (where runs push their metrics; unset: none); the
-schedules' crons, see `schedules.py`.
+VERITAS_VERIFY_TLS (default true), VERITAS_PUSHGATEWAY_URL (where runs push their metrics; unset: none),
+VERITAS_READ_CONCURRENCY and VERITAS_WRITE_CONCURRENCY (unset: the resources' defaults); the schedules' crons,
+see `schedules.py`.
 """
 
 from __future__ import annotations
@@ -25,13 +26,25 @@ def _flag(name: str, default: bool) -> bool:
     return os.environ.get(name, str(default)).strip().lower() not in ("0", "false", "no", "off")
 
 
+def _int_setting(field: str, variable: str) -> dict:
+    """`field` from the environment variable when it is set, else the resource's default (which also checks
+    its range). Not secret, so read at load time, as the pushgateway's URL is."""
+    text = os.environ.get(variable, "").strip()
+    if not text:
+        return {}
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"environment variable {variable}={text!r}: {field} must be a whole number of at least 1")
+    return {field: int(text)}
+
+
 # Each instance's environment variables: <prefix>_URL and <prefix>_TOKEN.
 INSTANCE_ENV_PREFIXES = {"production": "PRODUCTION_NAUTOBOT", "VeritasBot": "VERITASBOT"}
 
 
 def _nautobot(prefix: str) -> NautobotResource:
     return NautobotResource(url=EnvVar(f"{prefix}_URL"), token=EnvVar(f"{prefix}_TOKEN"),
-                            verify_tls=_flag("VERITAS_VERIFY_TLS", True))
+                            verify_tls=_flag("VERITAS_VERIFY_TLS", True),
+                            **_int_setting("read_concurrency", "VERITAS_READ_CONCURRENCY"))
 
 
 sync_resource = SyncResource(
@@ -41,6 +54,7 @@ sync_resource = SyncResource(
     state_db_url=EnvVar("VERITAS_STATE_DB_URL") if os.environ.get("VERITAS_STATE_DB_URL") else None,
     policy_file=os.environ.get("VERITAS_POLICY_FILE") or None,
     pushgateway_url=os.environ.get("VERITAS_PUSHGATEWAY_URL") or None,
+    **_int_setting("write_concurrency", "VERITAS_WRITE_CONCURRENCY"),
 )
 
 defs = Definitions(

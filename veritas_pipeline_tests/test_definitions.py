@@ -8,7 +8,12 @@ from __future__ import annotations
 
 import json
 import os
+import random
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 from veritas_pipeline.assets import ORPHANS_ASSET
 from veritas_pipeline.definitions import defs
@@ -48,3 +53,28 @@ def test_every_group_is_an_asset_depending_only_on_earlier_groups():
         assert deps == sorted(group_dependencies(group))
         assert all(GROUPS.index(dep) < GROUPS.index(group) for dep in deps)
         assert group == "foundation" or "foundation" in deps
+
+
+def _load_settings(env: dict) -> subprocess.CompletedProcess:
+    """The code location loaded in a fresh interpreter with `env` added: prints its concurrency settings."""
+    code = ("from veritas_pipeline.definitions import sync_resource as r; "
+            "print(r.production.read_concurrency, r.veritas.read_concurrency, r.write_concurrency)")
+    clean = {name: value for name, value in os.environ.items() if not name.endswith("_CONCURRENCY")}
+    return subprocess.run([sys.executable, "-c", code], env={**clean, **env}, capture_output=True, text=True)
+
+
+def test_concurrency_settings_come_from_the_environment():
+    read, write = random.randint(1, 16), random.randint(1, 16)
+    loaded = _load_settings({"VERITAS_READ_CONCURRENCY": str(read), "VERITAS_WRITE_CONCURRENCY": str(write)})
+    assert loaded.stdout.split() == [str(read), str(read), str(write)], loaded.stderr
+    defaults = _load_settings({})
+    assert defaults.stdout.split() == ["4", "4", "4"], defaults.stderr
+
+
+@pytest.mark.parametrize("variable", ["VERITAS_READ_CONCURRENCY", "VERITAS_WRITE_CONCURRENCY"])
+def test_a_bad_concurrency_setting_names_the_variable(variable):
+    value = random.choice(["0", "-2", "four", "2.5"])
+    loaded = _load_settings({variable: value})
+    assert loaded.returncode != 0
+    assert f"environment variable {variable}={value!r}" in loaded.stderr
+    assert "must be a whole number of at least 1" in loaded.stderr
