@@ -105,7 +105,7 @@ def build_group_asset(group: str):
         try:
             if not config.dry_run:
                 sync.hold_writer_slot(context.run.run_id)
-            engine = sync.engine(context.run.run_id, incremental=config.incremental)
+            engine = sync.engine(context.run.run_id, incremental=config.incremental, whole_run=metrics.whole_run)
             report = engine.sync_group(group, dry_run=config.dry_run, production_ids=config.production_ids(group))
         except Exception:
             metrics.group_error(group, _last_success(engine, group))

@@ -166,9 +166,10 @@ class SyncResource(ConfigurableResource):
         home = Path(os.environ.get("DAGSTER_HOME", ".")).resolve()
         return StateStore(self.state_db_url or f"sqlite:///{home / 'veritas_state.db'}")
 
-    def engine(self, run_id: str, incremental: bool = False) -> SyncEngine:
+    def engine(self, run_id: str, incremental: bool = False, whole_run: bool = True) -> SyncEngine:
         """The run's engine; an incremental one reads production objects by id (the change sensor's runs).
-        A run may hold both: its incremental groups, and the checks and orphans that need whole reads."""
+        A run may hold both: its incremental groups, and the checks and orphans that need whole reads.
+        `whole_run` False (some groups only): its reads are never saved as the row snapshot."""
         key = (run_id, incremental)
         if key not in self._engines:
             # One run at a time per process: never serve another run's cache.
@@ -177,7 +178,8 @@ class SyncResource(ConfigurableResource):
                 self.production.client(read_only=True, name="production"),
                 self.veritas.client(read_only=False, name="VeritasBot", writers=self.write_concurrency),
                 policy=self.policy(), state=self.state(), batch_size=self.batch_size,
-                write_concurrency=self.write_concurrency, run_id=run_id, incremental=incremental)
+                write_concurrency=self.write_concurrency, run_id=run_id, incremental=incremental,
+                whole_run=whole_run)
             if run_id in self._metrics:
                 self._metrics[run_id].observe(self._engines[key].production, self._engines[key].veritas)
         return self._engines[key]

@@ -1,13 +1,16 @@
-"""run_bounded: the engine's one way of doing things side by side (page reads, write batches)."""
+"""run_bounded: the engine's one way of doing things side by side (page reads, write batches); and how the
+seconds of writes sent side by side are counted."""
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 
 import pytest
 
 from veritas_pipeline.engine.bounded import run_bounded
+from veritas_pipeline.engine.sync import covered_seconds
 
 
 def test_results_come_in_the_order_of_the_items_with_at_most_limit_running():
@@ -56,3 +59,14 @@ def test_a_limit_of_one_calls_in_order_in_this_thread_and_stops_at_the_first_err
     with pytest.raises(RuntimeError):
         run_bounded(call, [0, 1, 2, 3], 1, "test")
     assert seen == [(0, threading.current_thread()), (1, threading.current_thread()), (2, threading.current_thread())]
+
+
+def test_overlapping_write_spans_count_once():
+    spans = [(random.uniform(0, 100), random.uniform(0, 20)) for _ in range(random.randint(1, 30))]
+    spans = [(start, start + length) for start, length in spans]
+    # The union on a fine grid: each step of 1/100 s is covered or not.
+    steps = {step for start, end in spans for step in range(round(start * 100), round(end * 100))}
+    assert covered_seconds(spans) == pytest.approx(len(steps) / 100, abs=len(spans) * 0.02)
+    assert covered_seconds(spans) <= sum(end - start for start, end in spans) + 1e-9
+    assert covered_seconds([(0.0, 4.0), (1.0, 2.0), (3.0, 6.0), (10.0, 11.0)]) == pytest.approx(7.0)
+    assert covered_seconds([]) == 0.0

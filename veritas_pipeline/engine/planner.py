@@ -546,7 +546,8 @@ class Planner:
 
     def written_as_intended(self, spec: ModelSpec, write: Write, row: dict) -> bool:
         """Whether VeritasBot's `row` holds what `write` set, compared as the diff compares: how a write whose
-        answer was lost is told apart from one that never landed."""
+        answer was lost is told apart from one that never landed. Runs in the writer threads: it reads only
+        `row`, the write and the planner's fixed tag ids, never the catalog."""
         return _attributes(spec, self._current(spec, row, write.intended)) == _attributes(spec, write.intended)
 
     def touched_rule(self, spec: ModelSpec, veritas_id: str, row: dict, adopted: bool) -> str | None:

@@ -72,7 +72,9 @@ class GroupReport:
     adoptions: list[tuple[str, str, str, str, str]] = field(default_factory=list)
     covered: dict[str, list[str] | None] = field(default_factory=dict)  # label -> VeritasBot ids planned, None: all
     orphans: list[tuple[str, str, str]] = field(default_factory=list)  # (label, VeritasBot id, name)
+    # "apply": seconds with any of the group's writes in flight (models written side by side count once).
     seconds: dict[str, float] = field(default_factory=lambda: {"load": 0.0, "plan": 0.0, "apply": 0.0})
+    apply_spans: list[tuple[float, float]] = field(default_factory=list)
     requests: dict[str, int] = field(default_factory=dict)
     # Against the group's previous real run (state database rows: model, object_id, field, ...).
     conflicts_new: list[dict] = field(default_factory=list)
@@ -106,7 +108,17 @@ class _Applying:
     model: ModelReport
     result: ApplyResult = field(default_factory=ApplyResult)
     future: Future | None = None
-    seconds: float = 0.0
+    span: tuple[float, float] | None = None  # (started, ended) of its writes, monotonic clock
+
+
+def covered_seconds(spans: list[tuple[float, float]]) -> float:
+    """Length of the union of the (start, end) spans: overlapping spans count once."""
+    total, reached = 0.0, float("-inf")
+    for start, end in sorted(spans):
+        if end > reached:
+            total += end - max(start, reached)
+            reached = end
+    return total
 
 
 def _waits_for(spec: ModelSpec, label: str) -> bool:
@@ -137,7 +149,7 @@ class SyncEngine:
     def __init__(self, production: NautobotClient, veritas: NautobotClient, *,
                  policy: PrecedencePolicy | None = None, state: StateStore | None = None,
                  batch_size: int = 250, write_concurrency: int = 1, run_id: str | None = None,
-                 incremental: bool = False):
+                 incremental: bool = False, whole_run: bool = True):
         if not production.read_only:
             raise ValueError("the production client must be read-only")
         self.production = production
@@ -146,6 +158,7 @@ class SyncEngine:
         self.state = state
         self.run_id = run_id or uuid.uuid4().hex
         self.incremental = incremental
+        self.whole_run = whole_run  # False: a run of some groups, which never saves the row snapshot
         self.catalog = Catalog(production, veritas, adoptions=state.adoptions if state else None,
                                by_id=incremental)
         self.journal = RunJournal(state, self.run_id) if state else None
@@ -287,7 +300,8 @@ class SyncEngine:
         if self.state:
             self.state.start_run(self.run_id, group, dry_run)
         try:
-            if self.state and production_ids is None and not self.incremental and self._feed_marks is None and first:
+            if self.state and self.whole_run and production_ids is None and not self.incremental \
+                    and self._feed_marks is None and first:
                 self._feed_marks = self._row_snapshot().feed_marks()  # before the first read of the run
             return self._sync_group(group, report, dry_run, production_ids)
         except Exception as error:
@@ -423,7 +437,7 @@ class SyncEngine:
         try:
             self.applier.apply(applying.spec, writes, applying.result)
         finally:
-            applying.seconds = time.monotonic() - started
+            applying.span = (started, time.monotonic())
 
     def _join(self, report: GroupReport, planner: Planner,
               waited_for: Callable[[str], bool] = lambda _label: True) -> None:
@@ -443,7 +457,9 @@ class SyncEngine:
     def _record(self, applying: _Applying, report: GroupReport, planner: Planner) -> None:
         """What a model's writes did, also when they stopped the group (the journal audited it)."""
         spec, result, model = applying.spec, applying.result, applying.model
-        report.seconds["apply"] += applying.seconds
+        if applying.span is not None:
+            report.apply_spans.append(applying.span)
+            report.seconds["apply"] = covered_seconds(report.apply_spans)
         self.catalog.record_written(spec.label, [row for _write, row in result.done])
         for failure in result.failed:
             planner.mark_unavailable(spec.label, self._production_id(applying.plan, failure.object_id), "failed")
