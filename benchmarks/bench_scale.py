@@ -115,6 +115,8 @@ def veritas_sync(env: dict, home: Path, veritas_url: str) -> tuple[float, float]
                                  stdout=out, stderr=err)
         _pid, status, usage = os.wait4(child.pid, 0)
         seconds = time.monotonic() - started
+    # The per-group summary (counts and seconds by phase): where a run's time went.
+    report("    " + (home / "veritas-sync.out").read_text().rstrip().replace("\n", "\n    "))
     if os.waitstatus_to_exitcode(status) != 0:
         report(f"  veritas-sync exited {os.waitstatus_to_exitcode(status)}: "
                f"{(home / 'veritas-sync.err').read_text()[-600:]}{(home / 'veritas-sync.out').read_text()[-1500:]}")
