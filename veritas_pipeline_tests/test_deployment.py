@@ -16,7 +16,7 @@ from veritas_pipeline.jobs import SENSOR_RUN_RETRIES, WRITER_TAG
 from .conftest import StackInfo, drop_postgres_database, postgres_dagster_home
 from .stack_helpers import REPO
 
-SHARED_SECTIONS = ("concurrency", "run_monitoring", "run_retries", "retention", "python_logs", "telemetry")
+SHARED_SECTIONS = ("run_queue", "run_monitoring", "run_retries", "retention", "python_logs", "telemetry")
 
 
 def load(path: str) -> dict:
@@ -24,7 +24,7 @@ def load(path: str) -> dict:
 
 
 def test_dagster_yaml_queues_one_writing_run_per_veritasbot_at_a_time():
-    runs = load("dagster.yaml")["concurrency"]["runs"]
+    runs = load("dagster.yaml")["run_queue"]
     [limit] = [rule for rule in runs["tag_concurrency_limits"] if rule["key"] in WRITER_TAG]
     assert limit == {"key": "veritas/writer", "value": {"applyLimitPerUniqueValue": True}, "limit": 1}
 
@@ -64,8 +64,9 @@ def test_the_kubernetes_values_carry_the_settings_of_dagster_yaml():
     [code_location] = values["dagster-user-deployments"]["deployments"]
     assert code_location["dagsterApiGrpcArgs"] == ["--module-name", "veritas_pipeline.definitions"]
     queue = values["dagsterDaemon"]["runCoordinator"]["config"]["queuedRunCoordinator"]
-    assert (queue["maxConcurrentRuns"], queue["tagConcurrencyLimits"]) == \
-        (local["concurrency"]["runs"]["max_concurrent_runs"], local["concurrency"]["runs"]["tag_concurrency_limits"])
+    assert (queue["maxConcurrentRuns"], queue["tagConcurrencyLimits"], queue["dequeueIntervalSeconds"]) == \
+        (local["run_queue"]["max_concurrent_runs"], local["run_queue"]["tag_concurrency_limits"],
+         local["run_queue"]["dequeue_interval_seconds"])
     retries = values["dagsterDaemon"]["runRetries"]
     assert (retries["enabled"], retries["maxRetries"]) == (local["run_retries"]["enabled"],
                                                            local["run_retries"]["max_retries"])
