@@ -69,8 +69,9 @@ class FaultRules:
     """What to break. Everything is off by default.
 
     Probabilities apply per request: write_* to POST, PUT, PATCH and DELETE, read_* to GET; the kinds of one group
-    are exclusive, so their sum must not exceed 1. `path_pattern`, `truncate_pattern` and `stall_after_forward` are
-    regular expressions searched in the request path without its query (`stall_after_forward` in "METHOD path").
+    are exclusive, so their sum must not exceed 1. `path_pattern`, `truncate_pattern`, `stall_after_forward` and
+    `commit_late` are regular expressions searched in the request path without its query (`stall_after_forward` and
+    `commit_late` in "METHOD path").
     """
 
     write_lost_answer: float = 0.0  # forward, let the upstream commit, answer 504
@@ -83,6 +84,9 @@ class FaultRules:
     truncate_pattern: str | None = None  # truncate only matching paths; None: every list answer
     rewrite_next_to: str | None = None  # origin (http://HOST:PORT) for every next/previous link of list answers
     stall_after_forward: str | None = None  # forward the first match, then never answer it
+    # The first matching write is answered 504 at once and goes upstream only just before the next write with the
+    # same method and path (its re-send): a request that commits upstream after its answer was lost.
+    commit_late: str | None = None
     # Each fault kind with a probability hits at least once: the first eligible requests of each group get one
     # kind each, in order, before the draws begin. A test asserting that every fault happened stays true for any
     # sequence of requests, however short.
@@ -98,7 +102,7 @@ class FaultRules:
                 raise ValueError(f"the fault probabilities for {method} add up to more than 1")
         if self.truncate not in TRUNCATIONS:
             raise ValueError(f"truncate={self.truncate!r}; expected one of {TRUNCATIONS}")
-        for pattern in (self.path_pattern, self.truncate_pattern, self.stall_after_forward):
+        for pattern in (self.path_pattern, self.truncate_pattern, self.stall_after_forward, self.commit_late):
             try:
                 re.compile(pattern or "")
             except re.error as error:
@@ -269,6 +273,16 @@ class ProxyHandler(QuietHandler):
             self.reset()
             return
 
+        held, late = proxy.hold_late(rules, method, path, body)
+        if held:
+            proxy.record(method, target, ["commit_late_held"], 504, forwarded=False)
+            self.answer_json(504, {"detail": "fault proxy: the answer was lost (the request commits later)"})
+            return
+        if late is not None:
+            committed = self.forward(late)
+            proxy.record(method, target, ["commit_late"], None, forwarded=committed is not None,
+                         body=late if proxy.recording else b"")
+
         fault = proxy.draw_fault(rules, method, path)
         if fault in ("write_refused", "read_refused"):
             proxy.record(method, target, [fault], 503, forwarded=False)
@@ -396,6 +410,8 @@ class FaultProxy(BackgroundServer):
         self._ensured: collections.Counter[str] = collections.Counter()  # kinds ensure_each has dealt
         self._rules = rules or FaultRules()
         self._stalled_request: tuple[str, str] | None = None
+        self._late: tuple[str, str, bytes] | None = None  # commit_late's held (method, path, body)
+        self._late_armed = True
         self._stats: collections.Counter[str] = collections.Counter()
         self._requests: list[ProxiedRequest] = []
         super().__init__(host, ProxyHandler)
@@ -412,6 +428,7 @@ class FaultProxy(BackgroundServer):
             self._rules = rules
             self._stalled_request = None
             self.stalled.clear()
+            self._late, self._late_armed = None, True
 
     @property
     def stats(self) -> collections.Counter[str]:
@@ -448,6 +465,22 @@ class FaultProxy(BackgroundServer):
                 return False
             self._stalled_request = (method, path)
             return True
+
+    def hold_late(self, rules: FaultRules, method: str, path: str, body: bytes) -> tuple[bool, bytes | None]:
+        """(whether commit_late holds this request, the body of the held one to forward before this one)."""
+        if rules.commit_late is None or method not in WRITE_METHODS:
+            return False, None
+        with self._lock:
+            if rules is not self._rules:
+                return False, None
+            if self._late_armed and re.search(rules.commit_late, f"{method} {path}"):
+                self._late_armed = False
+                self._late = (method, path, body)
+                return True, None
+            if self._late is not None and self._late[:2] == (method, path):
+                late, self._late = self._late[2], None
+                return False, late
+            return False, None
 
     def draw_fault(self, rules: FaultRules, method: str, path: str) -> str | None:
         """The fault for this request, if any. One draw per eligible request, so a seed replays a sequence."""

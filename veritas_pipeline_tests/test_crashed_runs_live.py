@@ -134,7 +134,11 @@ def test_a_daemon_launched_writing_run_killed_with_kill_9_is_failed_and_the_queu
 
         # The run worker, the daemon and its code server die together (a crash, a reboot): the next daemon's
         # crashed_runs sensor notices, from the pid the run recorded.
+        # Both queued before a daemon dequeues either: with one running, the first could end before the
+        # second is even launched.
+        stop_daemon(daemon)
         second_pair = [launch(dagster_env), launch(dagster_env)]
+        daemon = start_daemon(dagster_env)
         stranded, pid = running_worker(instance, second_pair)
         # The group first: the code server, which shares it, must not live to see its run worker die.
         os.killpg(daemon.pid, signal.SIGKILL)

@@ -151,6 +151,22 @@ def test_lost_answer_commits_upstream_and_answers_504(proxy, upstream, session):
     assert proxy.stats == {"forwarded": 1, "write_lost_answer": 1}
 
 
+def test_a_late_commit_reaches_upstream_just_before_its_resend(proxy, upstream, session):
+    proxy.rules = FaultRules(commit_late=r"^POST /api/things/")
+    first = session.post(f"{proxy.url}/api/things/", json={"name": "first"}, timeout=5)
+    assert first.status_code == 504 and upstream.received == []  # answered, not yet sent
+    session.get(f"{proxy.url}/api/things/", timeout=5)  # the read-back finds nothing of it
+    session.post(f"{proxy.url}/api/other/", json={"name": "other"}, timeout=5)  # another endpoint: not its resend
+    again = session.post(f"{proxy.url}/api/things/", json={"name": "again"}, timeout=5)
+    assert again.status_code == 201
+    assert [(method, path, body) for method, path, _headers, body in upstream.received] == [
+        ("GET", "/api/things/", b""), ("POST", "/api/other/", b'{"name": "other"}'),
+        ("POST", "/api/things/", b'{"name": "first"}'), ("POST", "/api/things/", b'{"name": "again"}')]
+    assert proxy.stats["commit_late_held"] == 1 and proxy.stats["commit_late"] == 1
+    session.post(f"{proxy.url}/api/things/", json={"name": "later"}, timeout=5)
+    assert proxy.stats["commit_late_held"] == 1, "one late commit per arming"
+
+
 def test_refused_write_never_reaches_upstream(proxy, upstream, session):
     proxy.rules = FaultRules(write_refused=1.0)
     for method in ("POST", "PUT", "PATCH", "DELETE"):

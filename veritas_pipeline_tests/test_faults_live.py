@@ -287,3 +287,27 @@ def test_a_prune_delete_whose_answer_is_lost_is_done_once_not_a_failure(faulted:
     assert group_metadata(result, "orphans")["deleted"] == 1
     deletes = [entry for entry in faulted.state.writes_of_run(result.run_id) if entry["object_id"] == orphan_id]
     assert [(entry["action"], entry["succeeded"]) for entry in deletes] == [("delete", True)]
+
+
+def test_a_create_that_commits_after_its_read_back_is_done_once_not_a_failure(faulted: FaultedStack):
+    """The first send's answer is lost and it reaches Nautobot only after the read-back found nothing, just
+    before the re-send: Nautobot refuses the re-send for the (parent, name) its own object holds, not as
+    "already exists"."""
+    stack = faulted.stack
+    sibling = next(row for row in stack.production.all("dcim/locations") if row["parent"])
+    name = f"late commit {time.time_ns()}"
+    created = stack.production.write("POST", "dcim/locations", {
+        "name": name, "parent": sibling["parent"]["id"], "location_type": sibling["location_type"]["id"],
+        "status": sibling["status"]["id"]})
+    assert created.ok, created.text
+    location_id = created.json()["id"]
+    env = read_stack_env()
+    with FaultProxy(env["VERITASBOT_URL"], rules=FaultRules(commit_late=r"^POST /api/dcim/locations/$")) as proxy:
+        result = run_sync(faulted.state.url, groups=["locations"], veritas={"url": proxy.url})
+        assert (proxy.stats["commit_late_held"], proxy.stats["commit_late"]) == (1, 1), proxy.stats
+    assert result.success
+    assert total(result, "failed") == 0
+    [landed] = stack.veritas.all("dcim/locations", name=name)
+    assert (landed["id"], landed["parent"]["id"]) == (location_id, sibling["parent"]["id"])
+    entries = [entry for entry in faulted.state.writes_of_run(result.run_id) if entry["object_id"] == location_id]
+    assert [(entry["action"], entry["succeeded"]) for entry in entries] == [("create", True)]

@@ -7,8 +7,11 @@ non-list body), the batch is split in halves until each bad object stands alone.
 
 A batch whose answer was lost (timeout, reset, 502-504 after sending) may have been committed. It is
 settled by reading its objects back: one that is there as intended is done, one that is absent is sent
-again, one that differs is updated. A create refused because its object already exists, and a delete of
+again, one that differs is updated. A refused create whose object exists under its id, and a delete of
 an object already gone, are settled the same way, so a repeat of a committed write is never a failure.
+Whatever the refusal says: a lost answer does not mean the request has ended, so the first send can
+commit after the read-back found nothing, and the repeat is then refused for the unique key its own
+object holds ("The fields parent, name must make a unique set"), not as "already exists".
 Each batch's intent is journaled (state database) before it is sent and closed with its outcome; an
 entry a dead run left open is settled by the next run (`settle_open`), so the audit trail records every
 committed change exactly once.
@@ -275,9 +278,10 @@ class Applier:
 
     def _fail_or_settle(self, spec: ModelSpec, action: str, writes: list[Write],
                         errors: list[Any]) -> tuple[_Outcome, list]:
-        """Refused writes fail with Nautobot's text, except creates refused because their object already
-        exists under its id: a repeat of a committed create, done (and updated if it differs)."""
-        repeats = [w for w, e in zip(writes, errors) if action == "create" and "already exists" in _error_text(e)]
+        """Refused writes fail with Nautobot's text, except creates whose object exists under its id: a
+        repeat of a committed create, done (and updated if it differs). The planner only creates ids
+        VeritasBot did not hold, so one that is there now was put there by an earlier send."""
+        repeats = list(writes) if action == "create" else []
         landed: list[tuple[Write, dict]] = []
         follow_ups: list = []
         if repeats:
