@@ -239,6 +239,8 @@ def main() -> int:
             part_started = time.monotonic()
             samples = bench_changes.through_dagster(env, state_db, production, veritas, tenants[1:])
             latencies = [sample[3] for sample in samples]
+            for index, phase in enumerate(("change to run requested", "run requested to started", "run")):
+                report(f"    {phase:<26}: median {statistics.median(sample[index] for sample in samples):6.2f} s")
             p50, p95 = statistics.median(latencies), percentile(latencies, 0.95)
             report(f"  change to VeritasBot through dagster-daemon: p50 {p50:.2f} s, p95 {p95:.2f} s "
                    f"({len(latencies)} samples: {', '.join(f'{value:.1f}' for value in latencies)}; "
