@@ -290,7 +290,10 @@ class ProxyHandler(QuietHandler):
             return
         upstream = self.forward(body)
         if upstream is None:
-            proxy.record(method, target, ["upstream_error"], 502, forwarded=False)
+            # The upstream took the request and never answered: a write may still commit, so a recording
+            # keeps its body.
+            kept = {"body": body} if proxy.recording and method in WRITE_METHODS else {}
+            proxy.record(method, target, ["upstream_error"], 502, forwarded=False, **kept)
             self.answer_json(502, {"detail": "fault proxy: the upstream did not answer"})
         elif fault in ("write_reset", "read_reset"):
             proxy.record(method, target, [fault], None, forwarded=True)

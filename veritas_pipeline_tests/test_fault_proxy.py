@@ -52,6 +52,9 @@ class UpstreamHandler(BaseHTTPRequestHandler):
         with self.server.lock:
             self.server.received.append((self.command, self.path, dict(self.headers), body))
         url = urlsplit(self.path)
+        if url.path == "/api/hang-up/":  # took the request, never answers it (an HTTP router's timeout)
+            self.close_connection = True
+            return
         if self.command == "GET" and url.path == "/api/items/":
             status, document = 200, self.page(int(parse_qs(url.query).get("offset", ["0"])[0]))
         elif url.path == "/api/missing/":
@@ -141,6 +144,16 @@ def test_recording_keeps_write_bodies_and_counts_rows_read(upstream, session):
     assert [(r.method, r.body, r.rows) for r in recorder.requests] == [
         ("POST", json.dumps([{"name": "a"}, {"name": "b"}]).encode(), 0), ("GET", b"", PAGE_SIZE),
         ("GET", b"", 0), ("PATCH", json.dumps([{"id": 1}]).encode(), 0)]
+
+
+def test_recording_keeps_the_body_of_a_write_the_upstream_never_answered(upstream, session):
+    with FaultProxy(f"http://127.0.0.1:{upstream.server_address[1]}", recording=True) as recorder:
+        answer = session.post(f"{recorder.url}/api/hang-up/", json=[{"name": "a"}], timeout=5)
+        session.get(f"{recorder.url}/api/hang-up/", timeout=5)
+    assert answer.status_code == 502
+    assert [(r.method, r.outcome, r.body) for r in recorder.requests] == [
+        ("POST", "upstream_error", json.dumps([{"name": "a"}]).encode()), ("GET", "upstream_error", b"")]
+    assert upstream.methods_seen() == [("POST", "/api/hang-up/"), ("GET", "/api/hang-up/")]
 
 
 def test_lost_answer_commits_upstream_and_answers_504(proxy, upstream, session):
