@@ -7,7 +7,7 @@ import pytest
 
 from veritas_pipeline.engine.client import ClientSettings, IncompleteRead, NautobotClient
 
-from .conftest import StackInfo
+from .conftest import StackInfo, production_sql
 from .fault_proxy import FaultProxy, FaultRules
 
 # Models of several sizes; at 7 rows a page the prefixes take some 35 pages.
@@ -58,3 +58,16 @@ def test_a_parallel_read_refuses_a_truncated_listing(stack: StackInfo, truncatio
         with pytest.raises(IncompleteRead, match="the server counted"):
             client.list("ipam/prefixes")
         assert proxy.stats["truncated"] > 0
+
+
+def test_a_listing_is_complete_while_its_rows_move_in_the_table(stack: StackInfo):
+    # Contact associations have no default ordering: without an order of its own a page would be a slice of
+    # the table's physical order. After every page, the rows stored first get a new row version (content
+    # unchanged), which PostgreSQL stores after the others.
+    endpoint, table = "extras/contact-associations", "extras_contactassociation"
+    expected = {row["id"] for row in production_client(stack, 1)[0].list(endpoint)}
+    client, _ = production_client(stack, 1)
+    client.observers.append(lambda *_attempt: production_sql(
+        f"UPDATE {table} SET last_updated = last_updated WHERE ctid IN (SELECT ctid FROM {table} LIMIT 7)"))
+    rows = client.list(endpoint)
+    assert len(expected) > 14 and len(rows) == len(expected) and {row["id"] for row in rows} == expected

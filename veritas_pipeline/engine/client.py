@@ -201,7 +201,9 @@ class NautobotClient:
     def list(self, endpoint: str, **filters: Any) -> list[dict]:
         """Every object of an endpoint (or those matching `filters`) as raw JSON dicts; all of them, as many
         as the server counted, or IncompleteRead."""
-        params = {"depth": 0, "exclude_m2m": "false", "limit": self.settings.page_size, **filters}
+        # Offset pages are slices of one total order only if the query has one, and some models have none
+        # (ContactAssociation): `sort` is Nautobot's ordering parameter, and the id is unique.
+        params = {"depth": 0, "exclude_m2m": "false", "limit": self.settings.page_size, "sort": "id", **filters}
         for attempt in range(1, _LISTING_ATTEMPTS + 1):
             rows, count = self._list_once(endpoint, params)
             if count is None or len(rows) == count:
