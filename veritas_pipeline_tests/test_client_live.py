@@ -15,10 +15,10 @@ ENDPOINTS = ("ipam/prefixes", "dcim/locations", "tenancy/tenants", "extras/tags"
 
 
 def production_client(stack: StackInfo, read_concurrency: int, *, url: str | None = None,
-                      page_size: int = 7) -> tuple[NautobotClient, list[tuple]]:
+                      page_size: int = 7, retries: int = 5) -> tuple[NautobotClient, list[tuple]]:
     client = NautobotClient(ClientSettings(url or stack.env["PRODUCTION_NAUTOBOT_URL"],
                                            stack.env["PRODUCTION_NAUTOBOT_TOKEN"], page_size=page_size,
-                                           read_concurrency=read_concurrency, backoff=0.05),
+                                           read_concurrency=read_concurrency, backoff=0.05, retries=retries),
                             read_only=True, name="production")
     attempts: list[tuple] = []
     client.observers.append(lambda *attempt: attempts.append(attempt))
@@ -43,7 +43,9 @@ def test_parallel_reads_retry_refused_and_reset_pages_and_count_every_attempt(st
         expected = production_client(stack, 1, url=proxy.url)[0].list("ipam/prefixes")  # its urls name the proxy
         before = len(proxy.requests)
         proxy.rules = FaultRules(read_refused=0.15, read_reset=0.15, ensure_each=True)
-        client, attempts = production_client(stack, 4, url=proxy.url)
+        # At 30% faults a page fails 6 times running about once in 1,400; over 35 pages with the default
+        # 5 retries that is one run in 40. 12 retries make it one in 180,000.
+        client, attempts = production_client(stack, 4, url=proxy.url, retries=12)
         assert client.list("ipam/prefixes") == expected
         assert proxy.stats["read_refused"] and proxy.stats["read_reset"]
         assert client.requests_made == len(attempts) == len(proxy.requests) - before
