@@ -36,8 +36,9 @@ class NautobotResource(ConfigurableResource):
     timeout_seconds: float = Field(default=120.0, description="Timeout of one HTTP request")
     retries: int = Field(default=5, ge=0, description="Retries of a request that was not answered (refused "
                                                        "connection, 429, 5xx on reads), with exponential backoff")
-    retry_budget_seconds: float = Field(default=300.0, gt=0, description="Seconds of retrying (backoff pauses "
-                                        "included) one sync group may spend on this instance before it stops")
+    retry_budget_seconds: float = Field(default=300.0, gt=0, description="Seconds one sync group may spend "
+                                        "failing on this instance (failed attempts and the pauses after them, "
+                                        "not time since it began) before it stops")
     rate_limit_per_second: float = Field(default=0.0, description="Most requests per second; 0 is unlimited")
     read_concurrency: int = Field(default=4, ge=1, description="Most GET requests in flight at once: the pages of "
                                   "a listing after its first, and reads by id, are fetched side by side")

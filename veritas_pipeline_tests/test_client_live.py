@@ -3,9 +3,11 @@ in the same order as a sequential read, every attempt counted, and a truncated l
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
-from veritas_pipeline.engine.client import ClientSettings, IncompleteRead, NautobotClient
+from veritas_pipeline.engine.client import ClientSettings, IncompleteRead, NautobotClient, NautobotUnavailable
 
 from .conftest import StackInfo, production_sql
 from .fault_proxy import FaultProxy, FaultRules
@@ -15,10 +17,12 @@ ENDPOINTS = ("ipam/prefixes", "dcim/locations", "tenancy/tenants", "extras/tags"
 
 
 def production_client(stack: StackInfo, read_concurrency: int, *, url: str | None = None,
-                      page_size: int = 7, retries: int = 5) -> tuple[NautobotClient, list[tuple]]:
+                      page_size: int = 7, retries: int = 5, backoff: float = 0.05,
+                      retry_budget: float = 300.0) -> tuple[NautobotClient, list[tuple]]:
     client = NautobotClient(ClientSettings(url or stack.env["PRODUCTION_NAUTOBOT_URL"],
                                            stack.env["PRODUCTION_NAUTOBOT_TOKEN"], page_size=page_size,
-                                           read_concurrency=read_concurrency, backoff=0.05, retries=retries),
+                                           read_concurrency=read_concurrency, backoff=backoff, retries=retries,
+                                           retry_budget=retry_budget),
                             read_only=True, name="production")
     attempts: list[tuple] = []
     client.observers.append(lambda *attempt: attempts.append(attempt))
@@ -49,6 +53,30 @@ def test_parallel_reads_retry_refused_and_reset_pages_and_count_every_attempt(st
         assert client.list("ipam/prefixes") == expected
         assert proxy.stats["read_refused"] and proxy.stats["read_reset"]
         assert client.requests_made == len(attempts) == len(proxy.requests) - before
+
+
+def test_a_group_running_longer_than_its_retry_budget_still_retries_a_late_fault(stack: StackInfo):
+    # At 100k a group runs for many minutes; its budget counts seconds spent failing, not seconds since it began.
+    with FaultProxy(stack.env["PRODUCTION_NAUTOBOT_URL"], seed="late-fault") as proxy:
+        client, attempts = production_client(stack, 4, url=proxy.url, retry_budget=1.0, backoff=0.2)
+        client.retry_budget.start()
+        expected = client.list("dcim/locations")  # fault-free: the group's reads so far
+        time.sleep(1.5)  # the group goes on past what would have been the budget's deadline
+        proxy.rules = FaultRules(read_refused=1e-9, ensure_each=True)  # the next GET is refused, once
+        assert client.list("dcim/locations") == expected
+    assert proxy.stats["read_refused"] == 1
+    assert [status for *_, status, _seconds in attempts].count(503) == 1
+
+
+def test_a_fault_that_persists_stops_once_its_pauses_spend_the_retry_budget(stack: StackInfo):
+    with FaultProxy(stack.env["PRODUCTION_NAUTOBOT_URL"],
+                    rules=FaultRules(read_refused=1.0, path_pattern=r"^/api/tenancy/tenants/$")) as proxy:
+        client, _ = production_client(stack, 1, url=proxy.url, retries=20, retry_budget=1.0, backoff=0.3)
+        client.retry_budget.start()
+        # Pauses of 0.3 s and 0.6 s fit in 1 s (with the milliseconds of the two refusals); 1.2 s more does not.
+        with pytest.raises(NautobotUnavailable, match=r"GET tenancy/tenants: HTTP 503 \(3 attempts\)"):
+            client.list("tenancy/tenants")
+    assert proxy.stats["read_refused"] == 3
 
 
 @pytest.mark.parametrize("truncation", ["trim_results", "drop_last_page"])

@@ -191,7 +191,7 @@ class Applier:
             return
         if round_:  # a re-send after lost answers: pause, within the group's retry budget
             delay = min(self.backoff * 2 ** (round_ - 1), 30.0)
-            if round_ > _SETTLE_ROUNDS or not self.client.retry_budget.allows(delay):
+            if round_ > _SETTLE_ROUNDS or not self.client.retry_budget.take(delay):
                 raise self.client.unavailable(_METHODS[action], spec.endpoint,
                                               f"answers to writes keep getting lost, {round_} times in a row")
             time.sleep(delay)

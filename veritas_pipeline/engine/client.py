@@ -9,7 +9,8 @@ Every request goes through one loop that knows what a failure means: nothing was
 refused, 429) is retried for any method; no answer after sending (timeout, reset, 502-504) is retried for
 reads only; an error that names no object (401, 403, a missing endpoint, TLS, retries used up) raises
 `NautobotUnavailable` at once, so the group stops with one message. Retries back off, pass through the
-rate limiter, and end when the group's retry budget (seconds) is spent.
+rate limiter, and end when the group's retry budget is spent: seconds of failed attempts and pauses, not
+of running, so a long group still retries late in its run.
 
 The production client is read-only: its session refuses anything but GET before a byte leaves the machine.
 A listing reads its first page (which gives the count), then the remaining pages by offset, at most
@@ -144,17 +145,31 @@ class _ReadOnlySession(requests.Session):
 
 
 class RetryBudget:
-    """Seconds of retrying one group may spend on an instance; `start` opens a new allowance."""
+    """Seconds one group may spend retrying on an instance: the pauses between attempts and the attempts that
+    failed, added up over every thread of the group. Not a deadline: a group may run for hours and still
+    retry, as long as its failures have not cost this much. `start` opens a new allowance."""
 
     def __init__(self, seconds: float):
         self.seconds = seconds
-        self.deadline = time.monotonic() + seconds
+        self.spent = 0.0
+        self._lock = threading.Lock()
 
     def start(self) -> None:
-        self.deadline = time.monotonic() + self.seconds
+        with self._lock:
+            self.spent = 0.0
 
-    def allows(self, delay: float) -> bool:
-        return time.monotonic() + delay <= self.deadline
+    def charge(self, seconds: float) -> None:
+        """Count the time a failed attempt took."""
+        with self._lock:
+            self.spent += seconds
+
+    def take(self, delay: float) -> bool:
+        """Whether a pause of `delay` seconds fits in what is left; if it does, it is counted as spent."""
+        with self._lock:
+            if self.spent + delay > self.seconds:
+                return False
+            self.spent += delay
+            return True
 
 
 class NautobotClient:
@@ -324,9 +339,10 @@ class NautobotClient:
                 elif status < 500:
                     raise self.unavailable(method, endpoint, f"HTTP {status}: {response.text[:300]}",
                                            QueryRefused if status == 400 else NautobotUnavailable)
+            self.retry_budget.charge(time.monotonic() - started)
             delay = retry_after if retry_after is not None else \
                 min(self.settings.backoff * 2 ** (attempt - 1), _LONGEST_BACKOFF)
-            if attempt > self.settings.retries or not self.retry_budget.allows(delay):
+            if attempt > self.settings.retries or not self.retry_budget.take(delay):
                 attempts = f"{attempt} attempt{'s' if attempt > 1 else ''}"
                 raise self.unavailable(method, endpoint, f"{problem} ({attempts})")
             log.debug("%s %s %s: %s; retrying in %.1f s", self.name, method, endpoint, problem, delay)
