@@ -15,7 +15,10 @@ soon as it is measured and a summary of the goals at the end:
 2. replay: the writes VeritasBot accepted, sent again into a freshly reset VeritasBot as they were
    recorded (same method, endpoint, bulk body, order), one request at a time, through a proxy of the same
    kind, so both pay the same hop; the ratio full sync / replay.
-3. noop: `veritas-sync` again right after the full sync: time, writes (must be 0), ratio to the full sync.
+3. noop: `veritas-sync` again right after the full sync: time, writes (must be 0), ratio to the full sync;
+   it plans from the row snapshot the full sync saved. Then once more reading both instances whole
+   (VERITAS_WHOLE_READ_INTERVAL_HOURS=0, as a full sync does once its last whole read is older than that
+   interval): time and writes, for comparison.
 4. incremental: a tenant renamed in production, then the change sensor and the run it requests, in
    process (bench_changes.in_process) with counting proxies in front of both instances: requests and rows
    read (objects in GET answers) from each instance, per endpoint. The counts include the sensor's two
@@ -105,10 +108,11 @@ def sync_home(env: dict):
         shutil.rmtree(home, ignore_errors=True)
 
 
-def veritas_sync(env: dict, home: Path, veritas_url: str) -> tuple[float, float]:
-    """One `veritas-sync` of every group, VeritasBot at `veritas_url`: (seconds, peak RSS in MB)."""
+def veritas_sync(env: dict, home: Path, veritas_url: str, **settings: str) -> tuple[float, float]:
+    """One `veritas-sync` of every group, VeritasBot at `veritas_url`, `settings` as environment variables:
+    (seconds, peak RSS in MB)."""
     run_env = {**os.environ, **env, "VERITASBOT_URL": veritas_url, "DAGSTER_HOME": str(home),
-               "VERITAS_STATE_DB_URL": f"sqlite:///{home / 'veritas_state.db'}"}
+               "VERITAS_STATE_DB_URL": f"sqlite:///{home / 'veritas_state.db'}", **settings}
     with open(home / "veritas-sync.out", "w") as out, open(home / "veritas-sync.err", "w") as err:
         started = time.monotonic()
         child = subprocess.Popen([str(VERITAS_SYNC), "--log-level", "WARNING"], env=run_env, cwd=home,
@@ -223,6 +227,13 @@ def main() -> int:
             goals.check("no-op resync writes", str(noop_writes), "0", noop_writes == 0)
             goals.check("no-op resync / full sync", f"{noop_seconds / full_seconds:.1%}",
                         f"<= {NOOP_RATIO_GOAL:.0%}", noop_seconds / full_seconds <= NOOP_RATIO_GOAL)
+            # The same, reading both instances whole as the nightly full sync does once its snapshot is old.
+            with FaultProxy(env["VERITASBOT_URL"], recording=True) as recorder:
+                whole_seconds, _rss = veritas_sync(env, home, recorder.url, VERITAS_WHOLE_READ_INTERVAL_HOURS="0")
+                whole_writes = len(writes_of(recorder))
+            report(f"  no-op resync reading whole     : {whole_seconds:8.1f} s  {whole_writes} writes; "
+                   f"{whole_seconds / full_seconds:.1%} of the full sync (whole_read_interval_hours 0)")
+            goals.check("no-op resync reading whole: writes", str(whole_writes), "0", whole_writes == 0)
 
         tenants = synced_tenants(production, veritas, 1 + args.samples)
         if "incremental" in args.only:

@@ -3,8 +3,8 @@
 Connection settings come from the environment: PRODUCTION_NAUTOBOT_URL/_TOKEN, VERITASBOT_URL/_TOKEN
 and VERITAS_STATE_DB_URL (default: a SQLite file in DAGSTER_HOME), read when a run starts, through EnvVar;
 VERITAS_VERIFY_TLS (default true), VERITAS_PUSHGATEWAY_URL (where runs push their metrics; unset: none),
-VERITAS_READ_CONCURRENCY and VERITAS_WRITE_CONCURRENCY (unset: the resources' defaults); the schedules' crons,
-see `schedules.py`.
+VERITAS_READ_CONCURRENCY, VERITAS_WRITE_CONCURRENCY and VERITAS_WHOLE_READ_INTERVAL_HOURS (unset: the resources'
+defaults); the schedules' crons, see `schedules.py`.
 """
 
 from __future__ import annotations
@@ -37,6 +37,20 @@ def _int_setting(field: str, variable: str) -> dict:
     return {field: int(text)}
 
 
+def _hours_setting(field: str, variable: str) -> dict:
+    """Like `_int_setting`, for a number of hours, 0 or more."""
+    text = os.environ.get(variable, "").strip()
+    if not text:
+        return {}
+    try:
+        hours = float(text)
+    except ValueError:
+        hours = -1.0
+    if not hours >= 0:
+        raise ValueError(f"environment variable {variable}={text!r}: {field} must be a number of hours, 0 or more")
+    return {field: hours}
+
+
 # Each instance's environment variables: <prefix>_URL and <prefix>_TOKEN.
 INSTANCE_ENV_PREFIXES = {"production": "PRODUCTION_NAUTOBOT", "VeritasBot": "VERITASBOT"}
 
@@ -55,6 +69,7 @@ sync_resource = SyncResource(
     policy_file=os.environ.get("VERITAS_POLICY_FILE") or None,
     pushgateway_url=os.environ.get("VERITAS_PUSHGATEWAY_URL") or None,
     **_int_setting("write_concurrency", "VERITAS_WRITE_CONCURRENCY"),
+    **_hours_setting("whole_read_interval_hours", "VERITAS_WHOLE_READ_INTERVAL_HOURS"),
 )
 
 defs = Definitions(

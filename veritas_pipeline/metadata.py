@@ -64,7 +64,8 @@ class Key:
     # Data-quality checks
     OFFENDING = "offending"
     OBJECTS = "objects"
-    # How checks run alone got their data: the row snapshot, brought up to date through the change feeds
+    # How a full sync's synced models, or the data of checks run alone, were read: whole, or the row snapshot
+    # brought up to date through the change feeds
     DATA_SOURCE = "data_source"
     SNAPSHOT_AGE_HOURS = "snapshot_age_hours"
     SNAPSHOT_CHANGES = {"production": "snapshot_changes_production", "veritas": "snapshot_changes_veritas"}
@@ -193,6 +194,8 @@ def group_metadata(report: GroupReport, links: ObjectLinks) -> dict[str, Any]:
         Key.CONFLICTS_NEW: len(report.conflicts_new),
         Key.CONFLICTS_RESOLVED: len(report.conflicts_resolved),
     }
+    if report.rows_source:
+        metadata[Key.DATA_SOURCE] = report.rows_source
     if report.writes:
         metadata[Key.PLAN] = plan_table(report, links)
     if report.failures:

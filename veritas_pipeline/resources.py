@@ -67,6 +67,12 @@ class SyncResource(ConfigurableResource):
     write_concurrency: int = Field(default=4, ge=1, description="Most write requests to VeritasBot in flight at "
                                    "once: a model's batches, and models that do not reference each other, are "
                                    "sent side by side; 1 writes one batch after the other")
+    whole_read_interval_hours: float = Field(
+        default=12.0, ge=0,
+        description="A full sync reads both instances' synced models whole when their last whole read is older "
+                    "than this; within it, it plans from the row snapshot brought up to date through both change "
+                    "feeds (a few requests when little changed). Only a whole read sees changes that bypass the "
+                    "change log (direct SQL). 0: every full sync reads whole")
     discovery_tags: list[str] = Field(default=list(DEFAULT_DISCOVERY_TAGS),
                                       description="Tags that mark objects discovery owns")
     sync_tag: str = Field(default=DEFAULT_SYNC_TAG, description="Tag carried by every object the sync writes")
@@ -180,7 +186,7 @@ class SyncResource(ConfigurableResource):
                 self.veritas.client(read_only=False, name="VeritasBot", writers=self.write_concurrency),
                 policy=self.policy(), state=self.state(), batch_size=self.batch_size,
                 write_concurrency=self.write_concurrency, run_id=run_id, incremental=incremental,
-                whole_run=whole_run)
+                whole_run=whole_run, whole_read_interval=self.whole_read_interval_hours * 3600)
             if run_id in self._metrics:
                 self._metrics[run_id].observe(self._engines[key].production, self._engines[key].veritas)
         return self._engines[key]

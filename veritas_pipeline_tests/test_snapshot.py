@@ -7,8 +7,10 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
 
+import pytest
+
 from veritas_pipeline.engine.catalog import Side
-from veritas_pipeline.engine.changes import Change, parse_time
+from veritas_pipeline.engine.changes import Change, FeedCursor, parse_time
 from veritas_pipeline.engine.snapshot import RowSnapshot, apply_reread, ids_to_reread, referencing
 from veritas_pipeline.engine.state import StateStore
 
@@ -16,6 +18,11 @@ T0 = datetime(2026, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
 GROUP, TENANT = "tenancy.tenantgroup", "tenancy.tenant"
 ENDPOINTS = {"tenancy/tenant-groups": GROUP, "tenancy/tenants": TENANT}
 LABELS = (GROUP, TENANT)
+FEED_FILTERS = {"id": lambda row: row["id"], "action": lambda row: row["action"]["value"],
+                "user_name": lambda row: row["user_name"], "user_name__n": lambda row: row["user_name"],
+                "changed_object_id": lambda row: row["changed_object_id"],
+                "changed_object_type_id": lambda row: CONTENT_TYPE_IDS.get(row["changed_object_type"])}
+CONTENT_TYPE_IDS = {GROUP: 7, TENANT: 8, "dcim.device": 9}
 
 
 def uid() -> str:
@@ -33,22 +40,23 @@ class FakeNautobot:
         self.requests_made = 0
         self.whole_reads: list[str] = []
         self.id_reads: dict[str, set[str]] = {}
+        self.feed_reads: list[dict] = []  # the filters of each feed request
 
-    def _log(self, label: str, action: str, object_id: str) -> None:
+    def _log(self, label: str, action: str, object_id: str, user: str) -> None:
         self.clock += timedelta(seconds=1)
         self.feed.append({"id": uid(), "time": self.clock.isoformat(), "action": {"value": action},
-                          "changed_object_type": label, "changed_object_id": object_id})
+                          "changed_object_type": label, "changed_object_id": object_id, "user_name": user})
 
-    def put(self, label: str, row: dict, logged: bool = True) -> dict:
+    def put(self, label: str, row: dict, logged: bool = True, user: str = "admin") -> dict:
         action = "update" if row["id"] in self.objects[label] else "create"
         self.objects[label][row["id"]] = row
         if logged:
-            self._log(label, action, row["id"])
+            self._log(label, action, row["id"], user)
         return row
 
-    def delete(self, label: str, object_id: str) -> None:
+    def delete(self, label: str, object_id: str, user: str = "admin") -> None:
         del self.objects[label][object_id]
-        self._log(label, "delete", object_id)
+        self._log(label, "delete", object_id, user)
         if label == GROUP:  # Nautobot's SET_NULL: the tenants lose the reference, and no change is logged
             for tenant in self.objects[TENANT].values():
                 if tenant["tenant_group"] == object_id:
@@ -57,15 +65,24 @@ class FakeNautobot:
     def get_json(self, endpoint: str, **params) -> dict:
         assert endpoint == "extras/object-changes"
         self.requests_made += 1
+        self.feed_reads.append({name: value for name, value in params.items() if name in FEED_FILTERS})
         rows = self.feed
         if "time__gte" in params:
             rows = [row for row in rows if parse_time(row["time"]) >= parse_time(params["time__gte"])]
-        rows = sorted(rows, key=lambda row: (row["time"], row["id"]), reverse=params["sort"].startswith("-"))
+        for name, field in FEED_FILTERS.items():  # a list: any of its values (Nautobot's multi-value filters)
+            if name in params:
+                wanted = params[name] if isinstance(params[name], list) else [params[name]]
+                excluded = name.endswith("__n")
+                rows = [row for row in rows if (field(row) in wanted) != excluded]
+        rows = sorted(rows, key=lambda row: (row["time"], row["id"]), reverse=params.get("sort", "").startswith("-"))
         offset = params.get("offset", 0)
         return {"count": len(rows), "results": rows[offset:offset + params["limit"]]}
 
     def list(self, endpoint: str) -> list[dict]:
         self.requests_made += 1
+        if endpoint == "extras/content-types":
+            return [{"id": number, "app_label": label.split(".")[0], "model": label.split(".")[1]}
+                    for label, number in CONTENT_TYPE_IDS.items()]
         self.whole_reads.append(ENDPOINTS[endpoint])
         return [dict(row) for row in self.objects[ENDPOINTS[endpoint]].values()]
 
@@ -208,3 +225,81 @@ def test_a_snapshot_saved_during_a_refresh_is_left_as_it_is(tmp_path):
     snapshot.save(snapshot.feed_marks(), {(side, label): instance.objects[label]
                                           for side, instance in instances.items() for label in LABELS})
     assert not state.refresh_snapshot(Side.VERITAS.value, stored.cursor, stored.cursor, {}, {}, {})
+
+
+def test_a_feed_that_lost_the_changes_its_cursor_was_read_to_reads_that_side_whole(tmp_path):
+    instances = seeded()
+    veritas = instances[Side.VERITAS]
+    veritas.put(TENANT, tenant("before the snapshot", None))
+    snapshot, _state = saved(tmp_path, instances)
+    veritas.feed = []  # restored from a backup taken before those changes
+    _rows, report = snapshot.refresh()
+    assert "restored or replaced" in report.sides[Side.VERITAS].reason
+    assert sorted(veritas.whole_reads) == sorted(LABELS)
+
+
+def test_a_whole_read_is_due_without_a_snapshot_when_the_interval_is_0_and_when_it_is_older(tmp_path):
+    instances = seeded()
+    state = StateStore(f"sqlite:///{tmp_path / 'state.db'}")
+    assert "no row snapshot" in RowSnapshot(state, instances, LABELS).whole_read_due(3600)
+    snapshot, state = saved(tmp_path, instances)
+    assert snapshot.whole_read_due(3600) == ""
+    assert "is 0" in snapshot.whole_read_due(0)
+    assert "h old" in snapshot.whole_read_due(0.001)
+
+
+def sync_writes(instances: dict[Side, FakeNautobot], user: str = "veritas-sync") -> tuple[dict, dict[str, set[str]], str]:
+    """What a full sync does to VeritasBot: creates a tenant and renames another under its own user. Returns the
+    rows it holds afterwards (as the engine's catalog does: what it read plus its writes' answers), the ids it
+    wrote per model, and the id of the object it created."""
+    veritas = instances[Side.VERITAS]
+    created = veritas.put(TENANT, tenant("created by the sync", None), user=user)
+    renamed = next(iter(veritas.objects[TENANT].values()))
+    veritas.put(TENANT, {**renamed, "name": "renamed by the sync"}, user=user)
+    rows = {(side, label): {object_id: dict(row) for object_id, row in instance.objects[label].items()}
+            for side, instance in instances.items() for label in LABELS}
+    return rows, {TENANT: {created["id"], renamed["id"]}}, created["id"]
+
+
+@pytest.mark.parametrize("read_whole", [True, False], ids=["read whole", "planned from the snapshot"])
+def test_after_a_sync_its_own_writes_are_not_read_again_but_others_changes_during_it_are(tmp_path, read_whole):
+    instances = seeded()
+    veritas = instances[Side.VERITAS]
+    snapshot, state = saved(tmp_path, instances)
+    marks = {side: FeedCursor.from_json(stored.cursor) for side, stored in
+             ((side, state.load_snapshot()[side.value]) for side in Side)}
+    rows, written, created = sync_writes(instances)
+    # During the sync, discovery renames a tenant (after the sync read it) and the sync prunes a group.
+    discovered = next(row for row in veritas.objects[TENANT].values() if row["id"] not in written[TENANT])
+    veritas.put(TENANT, {**discovered, "name": "renamed by discovery"}, user="discovery")
+    group_id, touched_id = list(veritas.objects[GROUP])[:2]
+    veritas.delete(GROUP, group_id, user="veritas-sync")
+    # A model the sync did not write, changed under its user (a side effect of one of its writes).
+    veritas.put(GROUP, {**veritas.objects[GROUP][touched_id], "name": "touched"}, user="veritas-sync")
+    veritas.id_reads.clear()
+
+    holders = {tenant_id for tenant_id, row in rows[(Side.VERITAS, TENANT)].items() if row["tenant_group"] == group_id}
+
+    refresh = snapshot.save_after_sync(marks, rows, read_whole=read_whole, written=written, created=created)
+    # Read again: what discovery changed, and the tenants whose group Nautobot cleared; not the sync's writes.
+    assert veritas.id_reads[TENANT] == {discovered["id"]} | holders
+    assert veritas.id_reads[GROUP] == {group_id, touched_id} and refresh.removed == 1
+    assert {"user_name__n": "veritas-sync"} in veritas.feed_reads, "the sync's own entries were read"
+
+    veritas.id_reads.clear()
+    rows, report = RowSnapshot(state, instances, LABELS).refresh()
+    assert not veritas.id_reads and report.sides[Side.VERITAS].changes == 0
+    assert rows[(Side.VERITAS, TENANT)] == veritas.objects[TENANT]
+    assert rows[(Side.VERITAS, GROUP)] == veritas.objects[GROUP]
+
+
+def test_after_a_sync_that_created_nothing_every_change_since_its_mark_is_read_again(tmp_path):
+    instances = seeded()
+    veritas = instances[Side.VERITAS]
+    snapshot, state = saved(tmp_path, instances)
+    marks = {side: FeedCursor.from_json(state.load_snapshot()[side.value].cursor) for side in Side}
+    rows, written, _created = sync_writes(instances)
+    snapshot.save_after_sync(marks, rows, read_whole=True, written=written, created=None)  # whose user is unknown
+    assert veritas.id_reads[TENANT] == written[TENANT]
+    rows, _report = RowSnapshot(state, instances, LABELS).refresh()
+    assert rows[(Side.VERITAS, TENANT)] == veritas.objects[TENANT]

@@ -83,6 +83,7 @@ class Catalog:
         self.load_seconds = 0.0
         self.failed_reads: list[tuple[Side, str, str]] = []  # (side, label, error) of every whole read that raised
         self.rows_read = {Side.PRODUCTION: 0, Side.VERITAS: 0}
+        self.written: dict[str, set[str]] = {}  # label -> ids of the VeritasBot objects this run wrote
 
     # ---------------------------------------------------------------- rows
     def rows(self, side: Side, label: str) -> Mapping[str, dict]:
@@ -153,6 +154,7 @@ class Catalog:
         """Make objects this run wrote to VeritasBot visible to later lookups."""
         spec, table = MODELS[label], self.rows(Side.VERITAS, label)
         kept = [spec.kept(row) for row in rows]
+        self.written.setdefault(label, set()).update(row["id"] for row in kept)
         if isinstance(table, _RowsById):
             table.add(kept)
         else:

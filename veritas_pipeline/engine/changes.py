@@ -20,7 +20,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Iterable
+from typing import Any, Iterable
 
 from .client import NautobotClient
 from .registry import GROUPS, MODELS, models_referencing
@@ -39,13 +39,15 @@ class Change:
     action: str  # "create" | "update" | "delete"
     label: str  # "dcim.location"
     object_id: str
+    user: str | None = None  # the user name the change was made under
 
     @classmethod
     def from_row(cls, row: dict) -> Change:
         action = row["action"]
         return cls(id=row["id"], time=parse_time(row["time"]),
                    action=action["value"] if isinstance(action, dict) else action,
-                   label=row["changed_object_type"], object_id=row["changed_object_id"])
+                   label=row["changed_object_type"], object_id=row["changed_object_id"],
+                   user=row.get("user_name"))
 
 
 @dataclass(frozen=True)
@@ -84,11 +86,11 @@ class ChangeFeed:
         _changes, cursor = self.read(FeedCursor(parse_time(newest[0]["time"])))
         return cursor
 
-    def read(self, cursor: FeedCursor, max_changes: int = 10_000) -> tuple[list[Change], FeedCursor]:
+    def read(self, cursor: FeedCursor, max_changes: int = 10_000, **filters: Any) -> tuple[list[Change], FeedCursor]:
         """Changes after `cursor` in time order (at most about `max_changes`; the rest on the next read),
-        and the cursor after them."""
+        and the cursor after them; `filters` narrow the entries read (the cursor then counts only those)."""
         # id breaks ties in time, so that offset pages of equal times neither skip nor repeat rows.
-        params = {"sort": "time,id", "depth": 0, "limit": self.client.settings.page_size}
+        params = {"sort": "time,id", "depth": 0, "limit": self.client.settings.page_size, **filters}
         if cursor.time is not None:
             params["time__gte"] = (cursor.time - self.overlap).isoformat()
         read: dict[str, Change] = {}

@@ -293,7 +293,10 @@ class NautobotClient:
     def _write(self, method: str, endpoint: str, items: list[dict]) -> Any:
         if self.read_only:
             raise ReadOnlyViolation(f"refused {method} {endpoint}: the {self.name} client is read-only")
-        response = self._call(method, f"{self.api.base_url}/{endpoint}/", body=items)
+        # Answers carry the M2M fields too (as reads do): the run's rows of what it wrote are those answers,
+        # and the row snapshot keeps them for the next run to plan from.
+        params = {"exclude_m2m": "false"} if method != "DELETE" else None
+        response = self._call(method, f"{self.api.base_url}/{endpoint}/", params=params, body=items)
         return response.json() if response.content else None
 
     # ---------------------------------------------------------------- one request, retried as it deserves

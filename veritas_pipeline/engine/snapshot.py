@@ -24,7 +24,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Iterable, Mapping
+from typing import Any, Iterable, Mapping
 
 from .catalog import ReadFailed, Side
 from .changes import FEED_ENDPOINT, MAX_IDS_PER_MODEL, Change, ChangeFeed, FeedCursor, parse_time
@@ -34,6 +34,7 @@ from .state import StateStore, StoredSnapshot
 
 log = logging.getLogger(__name__)
 
+CONTENT_TYPES = "extras/content-types"
 # Every synced model: together, each group's models, the synced models they reference and the tree types.
 SNAPSHOT_LABELS: tuple[str, ...] = tuple(spec.label for spec in SYNCED_MODELS)
 
@@ -49,6 +50,7 @@ class SideRefresh:
     removed: int = 0  # objects gone from the snapshot (deleted)
     whole: list[str] = field(default_factory=list)  # models read whole
     reason: str = ""  # why every model of the side was read whole, if it was
+    cursor: FeedCursor | None = None  # how far the feed was read: the rows hold every change up to it
 
 
 @dataclass
@@ -60,6 +62,10 @@ class RefreshReport:
     requests: dict[Side, int]
     seconds: float
     stored: bool  # False when a newer snapshot was saved meanwhile (the next run refreshes that one)
+
+    @property
+    def cursors(self) -> dict[Side, FeedCursor]:
+        return {side: refresh.cursor for side, refresh in self.sides.items()}
 
     def summary(self) -> str:
         age = "no snapshot" if self.age_seconds is None else f"snapshot {self.age_seconds / 3600:.1f} h old"
@@ -110,6 +116,16 @@ def apply_reread(rows: Rows, ids: Iterable[str], fetched: Iterable[dict]) -> tup
     return found, removed
 
 
+@dataclass
+class _Delta:
+    """What catching one side up with its feed did to its rows: models read whole, rows changed, ids removed."""
+
+    refresh: SideRefresh
+    whole: dict[str, Rows]
+    changed: dict[str, Rows]
+    removed: dict[str, set[str]]
+
+
 # ---------------------------------------------------------------------------------------------- I/O
 
 class RowSnapshot:
@@ -153,25 +169,37 @@ class RowSnapshot:
         return result, report
 
     def _refresh_side(self, side: Side, stored: StoredSnapshot | None) -> tuple[dict[str, Rows], SideRefresh, bool]:
-        client, refresh = self.clients[side], SideRefresh()
-        feed = ChangeFeed(client)
+        client = self.clients[side]
         reason = self._unusable(client, stored)
         if reason:
-            mark = feed.end()  # before the reads: what changes while they run is read next time
+            mark = ChangeFeed(client).end()  # before the reads: what changes while they run is read next time
             models = {label: self._read_whole(side, label) for label in self.labels}
-            refresh.whole, refresh.reason = list(self.labels), reason
+            refresh = SideRefresh(whole=list(self.labels), reason=reason, cursor=mark)
             self.state.save_snapshot(side.value, mark.to_json(), models)
             return models, refresh, True
 
         models = stored.models
-        cursor = FeedCursor.from_json(stored.cursor)
-        changes: list[Change] = []
+        delta = self._catch_up(side, models, self._changes_since(side, FeedCursor.from_json(stored.cursor)))
+        applied = self.state.refresh_snapshot(side.value, stored.cursor, delta.refresh.cursor.to_json(), delta.whole,
+                                              delta.changed, delta.removed)
+        if not applied:
+            log.info("%s: a newer row snapshot was saved during this refresh; it is left as it is", side.value)
+        return {label: models[label] for label in self.labels}, delta.refresh, applied
+
+    def _changes_since(self, side: Side, cursor: FeedCursor, **filters: Any) -> tuple[list[Change], FeedCursor]:
+        """Every change of the side's feed after `cursor` (narrowed by `filters`), and the cursor after them."""
+        feed, changes = ChangeFeed(self.clients[side]), []
         while True:
-            new, cursor = feed.read(cursor)
+            new, cursor = feed.read(cursor, **filters)
             if not new:
-                break
+                return changes, cursor
             changes += new
-        refresh.changes = len(changes)
+
+    def _catch_up(self, side: Side, models: dict[str, Rows], feed: tuple[list[Change], FeedCursor]) -> _Delta:
+        """Bring `models` (label -> rows, changed in place) up to date with these changes of the side's feed:
+        changed objects read again by id, crowded or missing models whole, holders of deleted objects again."""
+        changes, cursor = feed
+        refresh = SideRefresh(changes=len(changes), cursor=cursor)
         missing = [label for label in self.labels if label not in models]
         reread, whole = ids_to_reread(changes, self.labels)
         whole |= set(missing)
@@ -196,10 +224,7 @@ class RowSnapshot:
         self._reread(side, models, holders, changed, removed)
         refresh.reread = sum(len(ids) for ids in reread.values()) + sum(len(ids) for ids in holders.values())
         refresh.removed = sum(len(ids) for ids in removed.values())
-        applied = self.state.refresh_snapshot(side.value, stored.cursor, cursor.to_json(), whole_rows, changed, removed)
-        if not applied:
-            log.info("%s: a newer row snapshot was saved during this refresh; it is left as it is", side.value)
-        return {label: models[label] for label in self.labels}, refresh, applied
+        return _Delta(refresh, whole_rows, changed, removed)
 
     def _reread(self, side: Side, models: dict[str, Rows], ids_by_label: Mapping[str, set[str]],
                 changed: dict[str, Rows], removed: dict[str, set[str]]) -> None:
@@ -221,14 +246,96 @@ class RowSnapshot:
         oldest = client.get_json(FEED_ENDPOINT, limit=1, sort="time", depth=0)["results"]
         if oldest and parse_time(oldest[0]["time"]) > cursor.time:
             return f"the change feed no longer reaches back to {cursor.time.isoformat()} (retention)"
+        # The changes the cursor was read to must still be there: an instance restored from a backup, or
+        # replaced, has a feed that never held them (and may hold nothing newer to say what changed).
+        if cursor.seen and not client.get_json(FEED_ENDPOINT, id=sorted(cursor.seen)[:50], limit=1, depth=0)["results"]:
+            return "the change feed no longer holds the changes it was read to (the instance was restored or replaced)"
         return ""
+
+    def whole_read_due(self, interval_seconds: float) -> str:
+        """Why a full sync must read both instances whole rather than plan from this snapshot ('' when it need
+        not): there is none, or its last whole read is older than the interval. Only a whole read sees changes
+        that bypass the change log (direct SQL, scripts without a change context)."""
+        if interval_seconds <= 0:
+            return "every full sync reads whole (whole_read_interval_hours is 0)"
+        taken = self.state.snapshot_taken_at()
+        if set(taken) != {side.value for side in self.clients}:
+            return "no row snapshot yet"
+        age = (datetime.now(timezone.utc) - min(taken.values())).total_seconds()
+        if age > interval_seconds:
+            return f"the last whole read is {age / 3600:.1f} h old (whole_read_interval_hours {interval_seconds / 3600:g})"
+        return ""
+
+    def save_after_sync(self, marks: Mapping[Side, FeedCursor], rows: Mapping[tuple[Side, str], Mapping[str, dict]], *,
+                        read_whole: bool, written: Mapping[str, set[str]], created: str | None) -> SideRefresh:
+        """At the end of a full sync, store what it planned from and wrote; returns how VeritasBot's side was
+        caught up with its feed.
+
+        `rows` are current as of `marks` plus the run's own writes. VeritasBot's side is first caught up with
+        everything its feed logged since its mark except those writes (the creates and updates, under the
+        sync's user, of the models it wrote, whose answers `rows` already hold): so the next run reads the
+        feed from the end, not every object this run wrote. `read_whole`: the rows were read whole and
+        replace the snapshot; else they came from the snapshot refreshed at the run's start, and only what
+        changed since is stored. `created`: the id of an object the run created, whose create entry names the
+        sync's user; without one nothing is skipped."""
+        veritas = Side.VERITAS
+        models = {label: dict(rows[(veritas, label)]) for label in self.labels if (veritas, label) in rows}
+        delta = self._catch_up(veritas, models, self._changes_but_own_writes(marks[veritas], written, created))
+        cursor = delta.refresh.cursor.to_json()
+        if read_whole:
+            production = {label: rows[(Side.PRODUCTION, label)] for label in self.labels
+                          if (Side.PRODUCTION, label) in rows}
+            self.state.save_snapshots({Side.PRODUCTION.value: (marks[Side.PRODUCTION].to_json(), production),
+                                       veritas.value: (cursor, models)})
+        else:
+            changed = {label: {object_id: models[label][object_id] for object_id in ids if object_id in models[label]}
+                       for label, ids in written.items() if label in models and label not in delta.whole}
+            for label, table in delta.changed.items():
+                changed.setdefault(label, {}).update(table)
+            if not self.state.refresh_snapshot(veritas.value, marks[veritas].to_json(), cursor, delta.whole, changed,
+                                               delta.removed):
+                log.info("a newer row snapshot was saved during this sync; it is left as it is")
+        log.info("row snapshot %s: VeritasBot caught up past the sync's own writes (%d changes of others, %d re-read)",
+                 "saved" if read_whole else "updated", delta.refresh.changes, delta.refresh.reread)
+        return delta.refresh
+
+    def _changes_but_own_writes(self, mark: FeedCursor, written: Mapping[str, set[str]],
+                                created: str | None) -> tuple[list[Change], FeedCursor]:
+        """VeritasBot's changes since `mark` but the sync's own creates and updates of the models it wrote, and
+        the feed's end. Narrowed reads, so that the run's own entries (a full sync's many thousands) never
+        cross the wire: other users' changes; the sync user's deletes (the prune's); its changes to the
+        snapshot's models it did not write (side effects), by content type id (the filter by model name takes
+        one value)."""
+        own = self._own_user(created) if written else None
+        if own is None:
+            return self._changes_since(Side.VERITAS, mark)
+        client = self.clients[Side.VERITAS]
+        end = ChangeFeed(client).end()  # before the reads: later changes are read next time
+        narrowed = [{"user_name__n": own}, {"user_name": own, "action": "delete"}]
+        content_types = {f"{row['app_label']}.{row['model']}": row["id"] for row in client.list(CONTENT_TYPES)}
+        unwritten = sorted(content_types[label] for label in self.labels if label not in written and label in content_types)
+        if unwritten:
+            narrowed.append({"user_name": own, "changed_object_type_id": unwritten})
+        changes: dict[str, Change] = {}
+        for filters in narrowed:
+            changes.update((change.id, change) for change in self._changes_since(Side.VERITAS, mark, **filters)[0])
+        return sorted(changes.values(), key=lambda change: (change.time, change.id)), end
+
+    def _own_user(self, created: str | None) -> str | None:
+        """The user the sync writes VeritasBot as: the one its create of `created` was logged under."""
+        if created is None:
+            return None
+        entries = self.clients[Side.VERITAS].get_json(FEED_ENDPOINT, changed_object_id=created, action="create",
+                                                      limit=1, depth=0)["results"]
+        return entries[0]["user_name"] if entries else None
 
     def _read_whole(self, side: Side, label: str) -> Rows:
         return {row["id"]: row for row in self._read(side, label, None)}
 
     def _read(self, side: Side, label: str, ids: set[str] | None) -> list[dict]:
-        client, endpoint = self.clients[side], MODELS[label].endpoint
+        client, spec = self.clients[side], MODELS[label]
         try:
-            return client.list(endpoint) if ids is None else client.list_by_ids(endpoint, ids)
+            rows = client.list(spec.endpoint) if ids is None else client.list_by_ids(spec.endpoint, ids)
+            return [spec.kept(row) for row in rows]  # the fields the catalog keeps of what it reads
         except (NautobotUnavailable, IncompleteRead) as error:
             raise ReadFailed(f"reading {label} failed: {error}") from None

@@ -409,6 +409,13 @@ class StateStore:
                     models[label][object_id] = row
         return sides
 
+    def snapshot_taken_at(self) -> dict[str, datetime]:
+        """side -> when its row snapshot was last read whole (saved by a full sync that read whole, or by a
+        refresh that had to); a side never saved is absent."""
+        with self.engine.connect() as connection:
+            return {side: _utc(taken_at) for side, taken_at in
+                    connection.execute(select(snapshot_feeds.c.side, snapshot_feeds.c.taken_at))}
+
     def save_snapshot(self, side: str, cursor: str, models: Mapping[str, Mapping[str, dict]]) -> None:
         """Replace one side's snapshot with these models' rows and this feed cursor (a full read)."""
         self.save_snapshots({side: (cursor, models)})

@@ -80,6 +80,7 @@ class GroupReport:
     conflicts_new: list[dict] = field(default_factory=list)
     conflicts_resolved: list[dict] = field(default_factory=list)
     settled: int = 0  # writes whose answer was lost (or refused as a repeat), settled by reading them back
+    rows_source: str = ""  # a full run: how its synced models were read (whole, or the row snapshot and feeds)
 
     @property
     def succeeded(self) -> bool:
@@ -149,7 +150,10 @@ class SyncEngine:
     def __init__(self, production: NautobotClient, veritas: NautobotClient, *,
                  policy: PrecedencePolicy | None = None, state: StateStore | None = None,
                  batch_size: int = 250, write_concurrency: int = 1, run_id: str | None = None,
-                 incremental: bool = False, whole_run: bool = True):
+                 incremental: bool = False, whole_run: bool = True, whole_read_interval: float = 0.0):
+        """`whole_read_interval`: seconds after a whole read within which a full run plans from the row snapshot
+        brought up to date through both change feeds instead of reading both instances whole (0: it always
+        reads whole)."""
         if not production.read_only:
             raise ValueError("the production client must be read-only")
         self.production = production
@@ -178,6 +182,10 @@ class SyncEngine:
         self._synced_groups: set[str] = set()
         self._whole_groups: set[str] = set()
         self._refresh: RefreshReport | None = None
+        self.whole_read_interval = whole_read_interval
+        self.rows_source = ""  # how a full run's synced models were read: whole, or from the row snapshot
+        self._read_whole = True
+        self._created: str | None = None  # the id of an object this run created (its change entry names our user)
 
     # ---------------------------------------------------------------- setup
     def _tag_ids(self) -> dict[str, str]:
@@ -248,13 +256,32 @@ class SyncEngine:
     def _row_snapshot(self) -> RowSnapshot:
         return RowSnapshot(self.state, {Side.PRODUCTION: self.production, Side.VERITAS: self.veritas})
 
+    def _start_reading(self) -> None:
+        """Before a full run's first read: the synced models' rows from the row snapshot brought up to date
+        through both change feeds, unless a whole read is due (then the feeds' cursors, taken before the
+        reads, so that what changes during them is read next time)."""
+        snapshot = self._row_snapshot()
+        due = snapshot.whole_read_due(self.whole_read_interval)
+        if due:
+            self._feed_marks = snapshot.feed_marks()
+            self.rows_source = f"read whole: {due}"
+        else:
+            rows, refresh = snapshot.refresh()
+            for (side, label), table in rows.items():
+                self.catalog.use_rows(side, label, table)
+            self._feed_marks, self._read_whole = refresh.cursors, False
+            self.rows_source = f"row snapshot: {refresh.summary()}"
+        log.info("synced models %s", self.rows_source)
+
     def save_snapshot(self) -> bool:
-        """After every group was synced whole by this engine: save what it read as the row snapshot the checks
-        start from between syncs. A dry run's reads count too: they are what both instances held, and the
-        cursors date from before them. Returns whether it was saved."""
+        """After every group was synced whole by this engine: save what it planned from and wrote as the row
+        snapshot that the checks between syncs and the next full run start from. A dry run's reads count too:
+        they are what both instances held, and the cursors date from before them. Returns whether it was saved."""
         if self.state is None or self._feed_marks is None or self._whole_groups != set(GROUPS):
             return False
-        self._row_snapshot().save(self._feed_marks, self.catalog.whole_rows())
+        self._row_snapshot().save_after_sync(self._feed_marks, self.catalog.whole_rows(),
+                                             read_whole=self._read_whole, written=self.catalog.written,
+                                             created=self._created)
         return True
 
     def refresh_from_snapshot(self) -> RefreshReport | None:
@@ -302,7 +329,7 @@ class SyncEngine:
         try:
             if self.state and self.whole_run and production_ids is None and not self.incremental \
                     and self._feed_marks is None and first:
-                self._feed_marks = self._row_snapshot().feed_marks()  # before the first read of the run
+                self._start_reading()
             return self._sync_group(group, report, dry_run, production_ids)
         except Exception as error:
             if self.state:  # the group stopped: its run record says so, with the one-line cause
@@ -337,6 +364,7 @@ class SyncEngine:
                     self._apply(spec, writes, plan, model, report, planner)
         if production_ids is None:
             self._whole_groups.add(group)
+            report.rows_source = self.rows_source
         report.requests = {"production": self.production.requests_made, "veritas": self.veritas.requests_made}
         log.info("group %s: %s in %.1f s: %d created, %d updated, %d unchanged, %d failed, %d pending, "
                  "%d conflicts", group, "planned" if dry_run else "synced", time.monotonic() - started,
@@ -463,7 +491,9 @@ class SyncEngine:
         self.catalog.record_written(spec.label, [row for _write, row in result.done])
         for failure in result.failed:
             planner.mark_unavailable(spec.label, self._production_id(applying.plan, failure.object_id), "failed")
-        model.created += sum(1 for write, _row in result.done if write.action == "create")
+        created = [write.veritas_id for write, _row in result.done if write.action == "create"]
+        self._created = self._created or (created[0] if created else None)
+        model.created += len(created)
         model.updated += sum(1 for write, _row in result.done if write.action == "update")
         model.failed += len(result.failed)
         report.failures.extend(result.failed)
