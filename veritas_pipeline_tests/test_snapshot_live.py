@@ -1,0 +1,130 @@
+"""Full syncs planned from the row snapshot, against the live stack (any seed).
+
+The first full sync reads both instances whole and saves the snapshot; the next ones, within
+`whole_read_interval_hours`, read only both change feeds and the objects they name. Each instance sits behind
+a recording loopback proxy, so a test sees every request the run sent. Objects are picked from live data.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from veritas_pipeline.engine.registry import GROUPS, SYNCED_MODELS
+from veritas_pipeline.metadata import Key
+
+from .conftest import SCALE, SEED, StackInfo, group_metadata, run_sync, total, veritas_sql
+from .fault_proxy import FaultProxy
+from .stack_helpers import stack_command
+
+SYNC_TAG = "SSoT Synced from Production"
+WHOLE_RUN = [*GROUPS, "orphans"]  # every group and the orphans step: a full sync, which keeps the snapshot
+SYNCED_ENDPOINTS = {f"/api/{spec.endpoint}/" for spec in SYNCED_MODELS}
+
+
+@dataclass
+class Planned:
+    stack: StackInfo
+    state_db: Path
+    first: object  # the full sync that read both instances whole
+
+
+@pytest.fixture(scope="module")
+def planned(fresh_stack: StackInfo, tmp_path_factory) -> Planned:
+    state_db = tmp_path_factory.mktemp("snapshot") / "state.db"
+    first = run_sync(state_db, groups=WHOLE_RUN)
+    assert first.success
+    return Planned(fresh_stack, state_db, first)
+
+
+def proxied_sync(planned: Planned, **overrides) -> tuple[object, list[tuple[str, str]]]:
+    """A full sync with both instances behind recording proxies: the result, and every (method, path with
+    query) it sent to either."""
+    with FaultProxy(planned.stack.env["PRODUCTION_NAUTOBOT_URL"], recording=True) as production, \
+            FaultProxy(planned.stack.env["VERITASBOT_URL"], recording=True) as veritas:
+        result = run_sync(planned.state_db, groups=WHOLE_RUN, production={"url": production.url},
+                          veritas={"url": veritas.url}, **overrides)
+        sent = [(request.method, request.path) for proxy in (production, veritas) for request in proxy.requests]
+    assert result.success
+    return result, sent
+
+
+def whole_listings(sent: list[tuple[str, str]]) -> list[str]:
+    """The GETs that list a synced model without naming the ids they want: whole reads."""
+    return [path for method, path in sent if method == "GET" and urlsplit(path).path in SYNCED_ENDPOINTS
+            and "id" not in parse_qs(urlsplit(path).query)]
+
+
+def sources(result) -> set[str]:
+    return {group_metadata(result, group)[Key.DATA_SOURCE] for group in GROUPS}
+
+
+def synced_tenants(planned: Planned) -> list[dict]:
+    veritas = planned.stack.veritas
+    tag = next(tag["id"] for tag in veritas.all("extras/tags") if tag["name"] == SYNC_TAG)
+    production_ids = {row["id"] for row in planned.stack.production.all("tenancy/tenants")}
+    return sorted((row for row in veritas.all("tenancy/tenants") if row["id"] in production_ids
+                   and tag in [t["id"] if isinstance(t, dict) else t for t in row["tags"]]), key=lambda row: row["id"])
+
+
+def test_a_full_sync_right_after_one_reads_only_the_feeds_and_writes_nothing(planned: Planned):
+    assert sources(planned.first) == {"read whole: no row snapshot yet"}
+    result, sent = proxied_sync(planned)
+    [source] = sources(result)
+    assert source.startswith("row snapshot:") and "0 models read whole" in source, source
+    assert whole_listings(sent) == []
+    assert not [path for method, path in sent if method not in ("GET", "HEAD") and not path.startswith("/api/graphql/")]
+    assert total(result, Key.CREATED) == total(result, Key.UPDATED) == 0
+
+
+def test_changes_on_both_sides_since_the_last_run_reach_the_plan(planned: Planned):
+    production, veritas = planned.stack.production, planned.stack.veritas
+    renamed, drifted = synced_tenants(planned)[:2]
+    new_name = f"renamed {uuid.uuid4().hex[:8]}"
+    production.write("PATCH", f"tenancy/tenants/{renamed['id']}", {"name": new_name}).raise_for_status()
+    veritas.write("PATCH", f"tenancy/tenants/{drifted['id']}", {"description": "changed in VeritasBot"}).raise_for_status()
+
+    result, sent = proxied_sync(planned)
+    [source] = sources(result)
+    assert "production: 1 changes, 1 re-read" in source and "veritas: 1 changes, 1 re-read" in source, source
+    assert whole_listings(sent) == []
+    assert veritas.get(f"tenancy/tenants/{renamed['id']}")["name"] == new_name
+    assert veritas.get(f"tenancy/tenants/{drifted['id']}")["description"] == \
+        production.get(f"tenancy/tenants/{drifted['id']}")["description"]
+    assert total(result, Key.UPDATED) == 2
+
+    # The sync's own writes were caught up when it saved the snapshot: the next run reads nothing again.
+    again, _sent = proxied_sync(planned)
+    [source] = sources(again)
+    assert "production: 0 changes" in source and "veritas: 0 changes" in source, source
+    assert total(again, Key.UPDATED) == 0
+
+
+def test_a_change_past_the_change_log_is_seen_by_the_next_whole_read(planned: Planned):
+    veritas = planned.stack.veritas
+    tenant = synced_tenants(planned)[2]
+    veritas_sql(f"UPDATE tenancy_tenant SET description = 'written past the change log' WHERE id = '{tenant['id']}'")
+    within, _sent = proxied_sync(planned)
+    assert total(within, Key.UPDATED) == 0, "the snapshot cannot know of it"
+    assert veritas.get(f"tenancy/tenants/{tenant['id']}")["description"] == "written past the change log"
+
+    whole, sent = proxied_sync(planned, whole_read_interval_hours=0)
+    assert sources(whole) == {"read whole: every full sync reads whole (whole_read_interval_hours is 0)"}
+    assert len(whole_listings(sent)) >= len(SYNCED_ENDPOINTS)
+    assert total(whole, Key.UPDATED) == 1
+    assert veritas.get(f"tenancy/tenants/{tenant['id']}")["description"] == tenant["description"]
+
+
+def test_after_the_instances_were_restored_from_a_backup_the_next_run_reads_them_whole(planned: Planned):
+    stack_command("reset", "--seed", SEED, "--scale", SCALE)  # both databases back to before the first sync
+    result, sent = proxied_sync(planned)
+    [source] = sources(result)
+    assert "restored or replaced" in source.split("; veritas:")[1], source
+    assert len(whole_listings(sent)) >= len(SYNCED_ENDPOINTS)
+    # Everything the first sync wrote is written again, as onto a VeritasBot it never saw.
+    assert total(result, Key.CREATED) == total(planned.first, Key.CREATED)
+    assert total(result, Key.UPDATED) == total(planned.first, Key.UPDATED)
