@@ -164,9 +164,10 @@ def orphans(context: AssetExecutionContext, config: OrphansConfig, sync: SyncRes
             sync.hold_writer_slot(context.run.run_id)
         engine = sync.engine(context.run.run_id)
         report = engine.prune_orphans(dry_run=config.dry_run)
-        # The last step of a full sync: what it read whole becomes the checks' row snapshot.
+        # The last step of a full sync: what it planned from and wrote becomes the row snapshot that the checks
+        # between syncs and the next full sync start from.
         if engine.save_snapshot():
-            context.log.info("row snapshot of both instances saved for the data-quality checks between syncs")
+            context.log.info("row snapshot of both instances stored for the checks between syncs and the next full sync")
     except Exception:
         metrics.push_run(succeeded=False)
         raise

@@ -270,6 +270,10 @@ def print_summary(result, groups: list[str], dry_run: bool, with_orphans: bool) 
         if status != "ok":
             print(f"{'':<24}  {status}: {detail}")
     print(f"{'total':<24}" + "".join(f"{totals[name]:>14.4g}" for name in columns))
+    read = {value.value for group in groups for materialization in result.asset_materializations_for_node(group)[-1:]
+            for key, value in materialization.metadata.items() if key == Key.DATA_SOURCE}
+    if read:
+        print(f"synced models {read.pop()}")
     orphan_runs = result.asset_materializations_for_node(ORPHANS_ASSET) if with_orphans else []
     if orphan_runs:
         found = {key: value.value for key, value in orphan_runs[-1].metadata.items()}

@@ -1,21 +1,23 @@
-"""The row snapshot: what the data-quality checks start from when they run alone, between full syncs.
+"""The row snapshot: what full syncs within `whole_read_interval_hours` of a whole read, and the data-quality
+checks run alone, plan and check from instead of reading both instances whole.
 
-A full sync reads every synced model whole on both instances. At its end (the orphans step) the engine saves
-those rows in the state database, with each instance's object-change feed cursor as it was *before* the
-sync's first read, so that whatever changed during the sync is read again, never missed. The checks run
-alone (the hourly `data_quality` schedule) then read only the feeds since those cursors and, for the synced
-models that changed, the changed objects by id (100 per request), instead of both instances whole:
+A full sync that reads every synced model whole saves those rows in the state database, with each
+instance's object-change feed cursor as it was *before* the sync's first read, so that whatever changed
+during the sync is read again, never missed. Later runs (`refresh`) read only the feeds since those cursors
+and, for the synced models that changed, the changed objects by id (100 per request):
 
 - a changed object is read again by id; one no longer there was deleted and leaves the snapshot;
 - Nautobot clears references to a deleted object without logging a change on the objects that held them,
   so the snapshot's objects pointing at a deleted object are read again too;
 - a model with more than `MAX_IDS_PER_MODEL` changed objects is read whole, which is then cheaper;
-- a side with no snapshot, or whose cursor the feed no longer reaches (its oldest change is newer than the
-  cursor: retention pruned changes that may matter), has its models read whole and saved afresh.
+- a side with no snapshot, whose cursor the feed no longer reaches (retention pruned changes that may
+  matter), or whose feed lost the changes the cursor was read to (a restore), is read whole and saved afresh.
 
-Lookup models (devices, interfaces, ...) are not kept: the catalog reads them when a check needs them.
-Changes that bypass Nautobot's change log (direct SQL) are not seen until the next full sync saves a new
-snapshot.
+When a sync stores the snapshot (`save_after_sync`), VeritasBot's side is caught up past the sync's own
+writes, whose answers it already holds, so that the next run does not read them again.
+
+Lookup models (devices, interfaces, ...) are not kept: the catalog reads them by need. Changes that bypass
+Nautobot's change log (direct SQL) are not seen until the next whole read.
 """
 
 from __future__ import annotations
