@@ -10,6 +10,7 @@ defaults); the schedules' crons, see `schedules.py`.
 from __future__ import annotations
 
 import os
+from typing import Callable
 
 from dagster import Definitions, EnvVar, in_process_executor
 
@@ -26,29 +27,33 @@ def _flag(name: str, default: bool) -> bool:
     return os.environ.get(name, str(default)).strip().lower() not in ("0", "false", "no", "off")
 
 
-def _int_setting(field: str, variable: str) -> dict:
+def _digits(text: str) -> int:
+    if not text.isdigit():
+        raise ValueError(text)
+    return int(text)
+
+
+def _setting(field: str, variable: str, parse: Callable[[str], float], minimum: float, kind: str) -> dict:
     """`field` from the environment variable when it is set, else the resource's default (which also checks
     its range). Not secret, so read at load time, as the pushgateway's URL is."""
     text = os.environ.get(variable, "").strip()
     if not text:
         return {}
-    if not text.isdigit() or int(text) < 1:
-        raise ValueError(f"environment variable {variable}={text!r}: {field} must be a whole number of at least 1")
-    return {field: int(text)}
+    try:
+        value = parse(text)
+    except ValueError:
+        value = None
+    if value is None or not value >= minimum:
+        raise ValueError(f"environment variable {variable}={text!r}: {field} must be {kind}")
+    return {field: value}
+
+
+def _int_setting(field: str, variable: str) -> dict:
+    return _setting(field, variable, _digits, 1, "a whole number of at least 1")
 
 
 def _hours_setting(field: str, variable: str) -> dict:
-    """Like `_int_setting`, for a number of hours, 0 or more."""
-    text = os.environ.get(variable, "").strip()
-    if not text:
-        return {}
-    try:
-        hours = float(text)
-    except ValueError:
-        hours = -1.0
-    if not hours >= 0:
-        raise ValueError(f"environment variable {variable}={text!r}: {field} must be a number of hours, 0 or more")
-    return {field: hours}
+    return _setting(field, variable, float, 0, "a number of hours, 0 or more")
 
 
 # Each instance's environment variables: <prefix>_URL and <prefix>_TOKEN.
