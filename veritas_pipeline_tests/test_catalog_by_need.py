@@ -157,3 +157,50 @@ def test_asking_for_no_id_lists_nothing():
     assert None not in catalog.rows(Side.VERITAS, "dcim.device")
     catalog.fetch(Side.VERITAS, "dcim.device", [None])
     assert veritas.listings == []
+
+
+@pytest.mark.parametrize("seed", [8, 9])
+def test_lookup_matches_handed_to_the_next_run_are_used_without_reading_either_side(seed: int):
+    production_rows, veritas_rows, referenced = estate(seed)
+    first = Catalog(FilteringClient(production_rows, read_only=True), FilteringClient(veritas_rows))
+    first.prepare("dcim.interface", referenced)
+    resolved = {pid: first.identity("dcim.interface", pid).veritas_id for pid in referenced}
+    matches = first.lookup_matches()
+    assert {pid: match.veritas_id for pid, match in matches["dcim.interface"].items()} == resolved
+    # An adopted interface's match was read from itself, its device and the device's location, on each side.
+    by_id = {side: {row["id"]: row for rows in side_rows.values() for row in rows}
+             for side, side_rows in (("production", production_rows), ("veritas", veritas_rows))}
+    for pid, match in matches["dcim.interface"].items():
+        for side, object_id in (("production", pid), ("veritas", match.veritas_id)):
+            device = by_id[side][object_id]["device"]["id"]
+            assert match.depends_on[side] == {object_id, device, by_id[side][device]["location"]["id"]}
+
+    production, veritas = FilteringClient(production_rows, read_only=True), FilteringClient(veritas_rows)
+    second = Catalog(production, veritas)
+    second.use_lookup_matches(matches)
+    second.prepare("dcim.interface", referenced)
+    assert {pid: second.identity("dcim.interface", pid).veritas_id for pid in referenced} == resolved
+    assert production.listings == veritas.listings == []
+    assert second.lookup_matches() == matches, "kept for the run after"
+
+
+def test_a_lookup_match_read_from_an_object_the_run_writes_is_resolved_again():
+    production_rows, veritas_rows, _referenced = estate(10, devices=4, interfaces=5)
+    referenced = [row["id"] for row in production_rows["dcim/interfaces"]]
+    first = Catalog(FilteringClient(production_rows, read_only=True), FilteringClient(veritas_rows))
+    first.prepare("dcim.interface", referenced)
+    for pid in referenced:
+        first.identity("dcim.interface", pid)
+    matches = first.lookup_matches()
+    assert len(matches["dcim.interface"]) == len(referenced)
+
+    production, veritas = FilteringClient(production_rows, read_only=True), FilteringClient(veritas_rows)
+    second = Catalog(production, veritas)
+    second.use_lookup_matches(matches)
+    location = dict(veritas_rows["dcim/locations"][0])
+    second.record_written("dcim.location", [location])  # e.g. the sync renamed the location the devices sit in
+    second.prepare("dcim.interface", referenced)
+    assert all(second.identity("dcim.interface", pid).veritas_id == match.veritas_id
+               for pid, match in matches["dcim.interface"].items())
+    assert [filters for endpoint, filters in veritas.listings if endpoint == "dcim/interfaces" and "device" in filters], \
+        "resolved again by natural key"

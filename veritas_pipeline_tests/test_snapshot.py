@@ -12,7 +12,7 @@ import pytest
 from veritas_pipeline.engine.catalog import Side
 from veritas_pipeline.engine.changes import Change, FeedCursor, parse_time
 from veritas_pipeline.engine.snapshot import RowSnapshot, apply_reread, ids_to_reread, referencing
-from veritas_pipeline.engine.state import StateStore
+from veritas_pipeline.engine.state import LookupMatch, StateStore
 
 T0 = datetime(2026, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
 GROUP, TENANT = "tenancy.tenantgroup", "tenancy.tenant"
@@ -303,3 +303,42 @@ def test_after_a_sync_that_created_nothing_every_change_since_its_mark_is_read_a
     assert veritas.id_reads[TENANT] == written[TENANT]
     rows, _report = RowSnapshot(state, instances, LABELS).refresh()
     assert rows[(Side.VERITAS, TENANT)] == veritas.objects[TENANT]
+
+
+def lookup_match(production_ids: set[str], veritas_ids: set[str]) -> LookupMatch:
+    return LookupMatch(uid(), {Side.PRODUCTION.value: frozenset(production_ids), Side.VERITAS.value: frozenset(veritas_ids)})
+
+
+def test_lookup_matches_read_from_an_object_either_feed_logged_are_dropped_and_the_rest_kept(tmp_path):
+    instances = seeded()
+    production, veritas = instances[Side.PRODUCTION], instances[Side.VERITAS]
+    snapshot, state = saved(tmp_path, instances)
+    p_tenants, v_tenants = list(production.objects[TENANT]), list(veritas.objects[TENANT])
+    matches = {"dcim.interface": {f"interface {number}": lookup_match({p_tenants[number], uid()}, {v_tenants[number]})
+                                  for number in range(4)}}
+    state.save_snapshots({side.value: (stored.cursor, stored.models) for side, stored in
+                          ((side, state.load_snapshot()[side.value]) for side in Side)}, matches)
+    production.put(TENANT, {**production.objects[TENANT][p_tenants[1]], "name": "renamed in production"})
+    veritas.put(TENANT, {**veritas.objects[TENANT][v_tenants[2]], "name": "renamed by discovery"}, user="discovery")
+
+    snapshot.refresh()
+    assert state.load_lookup_matches() == {"dcim.interface": {"interface 0": matches["dcim.interface"]["interface 0"],
+                                                              "interface 3": matches["dcim.interface"]["interface 3"]}}
+
+    veritas.feed.clear()  # as after a restore: the changes its cursor was read to are gone, so it is read whole
+    snapshot.refresh()
+    assert state.load_lookup_matches() == {}
+
+
+def test_a_sync_keeps_its_lookup_matches_but_those_read_from_what_others_changed_during_it(tmp_path):
+    instances = seeded()
+    veritas = instances[Side.VERITAS]
+    snapshot, state = saved(tmp_path, instances)
+    marks = {side: FeedCursor.from_json(state.load_snapshot()[side.value].cursor) for side in Side}
+    rows, written, created = sync_writes(instances)
+    untouched, touched = [tenant_id for tenant_id in veritas.objects[TENANT] if tenant_id not in written[TENANT]][:2]
+    matches = {"dcim.device": {"kept": lookup_match(set(), {untouched}), "dropped": lookup_match(set(), {touched})}}
+    veritas.put(TENANT, {**veritas.objects[TENANT][touched], "name": "renamed by discovery"}, user="discovery")
+
+    snapshot.save_after_sync(marks, rows, read_whole=True, written=written, created=created, matches=matches)
+    assert state.load_lookup_matches() == {"dcim.device": {"kept": matches["dcim.device"]["kept"]}}

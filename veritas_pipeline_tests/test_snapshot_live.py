@@ -14,7 +14,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from veritas_pipeline.engine.registry import GROUPS, SYNCED_MODELS
+from veritas_pipeline.engine.registry import GROUPS, MODELS, SYNCED_MODELS
+from veritas_pipeline.engine.state import StateStore
 from veritas_pipeline.metadata import Key
 
 from .conftest import SCALE, SEED, StackInfo, group_metadata, run_sync, total, veritas_sql
@@ -24,6 +25,7 @@ from .stack_helpers import stack_command
 SYNC_TAG = "SSoT Synced from Production"
 WHOLE_RUN = [*GROUPS, "orphans"]  # every group and the orphans step: a full sync, which keeps the snapshot
 SYNCED_ENDPOINTS = {f"/api/{spec.endpoint}/" for spec in SYNCED_MODELS}
+PRODUCTION, VERITAS = "production", "veritas"
 
 
 @dataclass
@@ -41,22 +43,42 @@ def planned(fresh_stack: StackInfo, tmp_path_factory) -> Planned:
     return Planned(fresh_stack, state_db, first)
 
 
-def proxied_sync(planned: Planned, **overrides) -> tuple[object, list[tuple[str, str]]]:
-    """A full sync with both instances behind recording proxies: the result, and every (method, path with
-    query) it sent to either."""
+def proxied_sync(planned: Planned, **overrides) -> tuple[object, list[tuple[str, str, str]]]:
+    """A full sync with both instances behind recording proxies: the result, and every (instance, method,
+    path with query) it sent."""
     with FaultProxy(planned.stack.env["PRODUCTION_NAUTOBOT_URL"], recording=True) as production, \
             FaultProxy(planned.stack.env["VERITASBOT_URL"], recording=True) as veritas:
         result = run_sync(planned.state_db, groups=WHOLE_RUN, production={"url": production.url},
                           veritas={"url": veritas.url}, **overrides)
-        sent = [(request.method, request.path) for proxy in (production, veritas) for request in proxy.requests]
+        sent = [(side, request.method, request.path) for side, proxy in ((PRODUCTION, production), (VERITAS, veritas))
+                for request in proxy.requests]
     assert result.success
     return result, sent
 
 
-def whole_listings(sent: list[tuple[str, str]]) -> list[str]:
+def whole_listings(sent: list[tuple[str, str, str]]) -> list[str]:
     """The GETs that list a synced model without naming the ids they want: whole reads."""
-    return [path for method, path in sent if method == "GET" and urlsplit(path).path in SYNCED_ENDPOINTS
+    return [path for _side, method, path in sent if method == "GET" and urlsplit(path).path in SYNCED_ENDPOINTS
             and "id" not in parse_qs(urlsplit(path).query)]
+
+
+def stored_matches(planned: Planned) -> dict:
+    """Production id -> LookupMatch of the interfaces matched, as the state database keeps them."""
+    return StateStore(f"sqlite:///{planned.state_db}").load_lookup_matches().get("dcim.interface", {})
+
+
+def looked_for(sent: list[tuple[str, str, str]], interface: dict) -> bool:
+    """Whether the run looked for this VeritasBot interface by natural key: a listing of VeritasBot's
+    interfaces filtered by both its device and its name."""
+    return any(interface["device"]["id"] in query.get("device", ()) and interface["name"] in query.get("name", ())
+               for query in (parse_qs(urlsplit(path).query) for side, method, path in sent
+                             if side == VERITAS and method == "GET" and urlsplit(path).path == "/api/dcim/interfaces/"))
+
+
+def searched_by_key(planned: Planned, sent: list[tuple[str, str, str]], matches: dict) -> set[str]:
+    """The production ids of the matched interfaces the run looked for by natural key."""
+    return {production_id for production_id, match in matches.items()
+            if looked_for(sent, planned.stack.veritas.get(f"dcim/interfaces/{match.veritas_id}"))}
 
 
 def sources(result) -> set[str]:
@@ -77,8 +99,13 @@ def test_a_full_sync_right_after_one_reads_only_the_feeds_and_writes_nothing(pla
     [source] = sources(result)
     assert source.startswith("row snapshot:") and "0 models read whole" in source, source
     assert whole_listings(sent) == []
-    assert not [path for method, path in sent if method not in ("GET", "HEAD") and not path.startswith("/api/graphql/")]
+    assert not [path for _side, method, path in sent
+                if method not in ("GET", "HEAD") and not path.startswith("/api/graphql/")]
     assert total(result, Key.CREATED) == total(result, Key.UPDATED) == 0
+    # The cables' discovered endpoints the first sync matched are not looked for again by natural key.
+    matches = stored_matches(planned)
+    assert matches, "the first sync keeps the interfaces it matched"
+    assert searched_by_key(planned, sent, matches) == set()
 
 
 def test_changes_on_both_sides_since_the_last_run_reach_the_plan(planned: Planned):
@@ -87,10 +114,23 @@ def test_changes_on_both_sides_since_the_last_run_reach_the_plan(planned: Planne
     new_name = f"renamed {uuid.uuid4().hex[:8]}"
     production.write("PATCH", f"tenancy/tenants/{renamed['id']}", {"name": new_name}).raise_for_status()
     veritas.write("PATCH", f"tenancy/tenants/{drifted['id']}", {"description": "changed in VeritasBot"}).raise_for_status()
+    # Discovery renames an interface a synced cable ends on: its kept match no longer holds.
+    production_cables = {row["id"] for row in production.all("dcim/cables")}
+    ends = {row[f"termination_{end}_id"] for row in veritas.all("dcim/cables") if row["id"] in production_cables
+            for end in "ab"}
+    interface_id, match = next((production_id, match) for production_id, match in sorted(stored_matches(planned).items())
+                               if match.veritas_id in ends)
+    interface = veritas.get(f"dcim/interfaces/{match.veritas_id}")
+    veritas.write("PATCH", f"dcim/interfaces/{match.veritas_id}", {"name": f"{interface['name']}-moved"}).raise_for_status()
+    pending = group_metadata(planned.first, "cabling")[Key.PENDING]
 
     result, sent = proxied_sync(planned)
     [source] = sources(result)
-    assert "production: 1 changes, 1 re-read" in source and "veritas: 1 changes, 1 re-read" in source, source
+    assert "production: 1 changes, 1 re-read" in source and "veritas: 2 changes, 1 re-read" in source, source
+    assert looked_for(sent, interface), "its match was dropped: it was looked for again"
+    assert interface_id not in stored_matches(planned), "not found by its natural key: kept no longer"
+    assert searched_by_key(planned, sent, stored_matches(planned)) == set(), "the other matches were kept"
+    assert group_metadata(result, "cabling")[Key.PENDING] == pending + 1, "its cable's endpoint is not in VeritasBot"
     assert whole_listings(sent) == []
     assert veritas.get(f"tenancy/tenants/{renamed['id']}")["name"] == new_name
     assert veritas.get(f"tenancy/tenants/{drifted['id']}")["description"] == \
@@ -102,6 +142,7 @@ def test_changes_on_both_sides_since_the_last_run_reach_the_plan(planned: Planne
     [source] = sources(again)
     assert "production: 0 changes" in source and "veritas: 0 changes" in source, source
     assert total(again, Key.UPDATED) == 0
+    veritas.write("PATCH", f"dcim/interfaces/{match.veritas_id}", {"name": interface["name"]}).raise_for_status()
 
 
 def test_a_change_past_the_change_log_is_seen_by_the_next_whole_read(planned: Planned):
@@ -115,6 +156,8 @@ def test_a_change_past_the_change_log_is_seen_by_the_next_whole_read(planned: Pl
     whole, sent = proxied_sync(planned, whole_read_interval_hours=0)
     assert sources(whole) == {"read whole: every full sync reads whole (whole_read_interval_hours is 0)"}
     assert len(whole_listings(sent)) >= len(SYNCED_ENDPOINTS)
+    matches = stored_matches(planned)
+    assert searched_by_key(planned, sent, matches) == matches.keys(), "a whole read matches them afresh"
     assert total(whole, Key.UPDATED) == 1
     assert veritas.get(f"tenancy/tenants/{tenant['id']}")["description"] == tenant["description"]
 

@@ -15,6 +15,10 @@ It answers:
   counterpart of at most one production object: when a second one claims it by natural key, the first
   keeps it (its remembered adoption; among production objects sharing a natural key, the oldest) and the
   second is CLAIMED, not synced.
+
+Lookup matches: a full sync planned from the row snapshot is handed the lookup-model identities an earlier
+run resolved and no feed entry since has touched (`use_lookup_matches`), and asks neither side about those
+objects; `lookup_matches` gives back this run's, with the ids each was read from, to be kept for the next.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 from .client import IncompleteRead, NautobotClient, NautobotUnavailable, QueryRefused
 from .registry import MODELS, TAG_MODEL, ModelSpec
+from .state import LookupMatch
 from .values import ref_id
 
 log = logging.getLogger(__name__)
@@ -84,6 +89,8 @@ class Catalog:
         self.failed_reads: list[tuple[Side, str, str]] = []  # (side, label, error) of every whole read that raised
         self.rows_read = {Side.PRODUCTION: 0, Side.VERITAS: 0}
         self.written: dict[str, set[str]] = {}  # label -> ids of the VeritasBot objects this run wrote
+        # Lookup-model identities an earlier run resolved that still hold (label -> production id -> match).
+        self._known_matches: dict[str, dict[str, LookupMatch]] = {}
 
     # ---------------------------------------------------------------- rows
     def rows(self, side: Side, label: str) -> Mapping[str, dict]:
@@ -155,6 +162,7 @@ class Catalog:
         spec, table = MODELS[label], self.rows(Side.VERITAS, label)
         kept = [spec.kept(row) for row in rows]
         self.written.setdefault(label, set()).update(row["id"] for row in kept)
+        self._drop_known_matches(Side.VERITAS, {row["id"] for row in kept})
         if isinstance(table, _RowsById):
             table.add(kept)
         else:
@@ -175,7 +183,7 @@ class Catalog:
         """Read, in batches, what the identities of these production objects need from by-need models: on
         VeritasBot the same ids and the objects earlier runs adopted for them; for the rest, their
         production rows (and what their natural keys reference) and VeritasBot's objects sharing those keys."""
-        ids = set(production_ids)
+        ids = set(production_ids) - self._known_matches.get(label, {}).keys()
         production, veritas = self.rows(Side.PRODUCTION, label), self.rows(Side.VERITAS, label)
         remembered = self.remembered_adoptions(label)
         if isinstance(veritas, _RowsById):
@@ -360,6 +368,60 @@ class Catalog:
         self._remembering.pop(label, None)
         self._identities.pop(label, None)
 
+    # ---------------------------------------------------------------- lookup matches
+    def use_lookup_matches(self, matches: Mapping[str, Mapping[str, LookupMatch]]) -> None:
+        """Take these lookup-model identities (resolved by an earlier run, untouched by any change logged
+        since) as they are, instead of reading both sides for them."""
+        self._known_matches = {label: dict(by_id) for label, by_id in matches.items()
+                               if label in MODELS and not MODELS[label].synced}
+        for label in self._known_matches:
+            self._identities.pop(label, None)
+            self._remembering.pop(label, None)
+
+    def _drop_known_matches(self, side: Side, changed: set[str]) -> None:
+        """Forget the known matches read from these objects of `side` (this run changed them)."""
+        for label, by_id in self._known_matches.items():
+            stale = [production_id for production_id, match in by_id.items() if match.stale(side.value, changed)]
+            for production_id in stale:
+                del by_id[production_id]
+                self._identities.get(label, {}).pop(production_id, None)
+            if stale:
+                self._remembering.pop(label, None)
+
+    def lookup_matches(self) -> dict[str, dict[str, LookupMatch]]:
+        """label -> production id -> match, for every lookup-model object this run resolved to a VeritasBot
+        object (or was handed still holding): what the next full run planned from the snapshot may reuse."""
+        matches: dict[str, dict[str, LookupMatch]] = {}
+        for label, identities in self._identities.items():
+            if MODELS[label].synced:
+                continue
+            known = self._known_matches.get(label, {})
+            for production_id, identity in identities.items():
+                if production_id in known:
+                    matches.setdefault(label, {})[production_id] = known[production_id]
+                elif identity.match is Match.SAME:  # it holds while the object is there
+                    matches.setdefault(label, {})[production_id] = LookupMatch(identity.veritas_id, {
+                        Side.PRODUCTION.value: frozenset({production_id}), Side.VERITAS.value: frozenset({production_id})})
+                elif identity.match is Match.ADOPTED:  # it holds while neither natural key changes
+                    matches.setdefault(label, {})[production_id] = LookupMatch(identity.veritas_id, {
+                        Side.PRODUCTION.value: frozenset(self._key_sources(Side.PRODUCTION, label, production_id)),
+                        Side.VERITAS.value: frozenset(self._key_sources(Side.VERITAS, label, identity.veritas_id))})
+        return matches
+
+    def _key_sources(self, side: Side, label: str, object_id: str | None) -> set[str]:
+        """The object and every object its natural key was read from, on one side (as read: nothing is fetched)."""
+        if object_id is None:
+            return set()
+        table = self._rows.get((side, label), {})
+        row = table.read(object_id) if isinstance(table, _RowsById) else table.get(object_id)
+        found = {object_id}
+        for name in MODELS[label].key if row else ():
+            key_field = MODELS[label].field(name)
+            target = key_field.target_of(row) if key_field.is_reference else None
+            if target in MODELS and ref_id(row.get(name)) not in found:
+                found |= self._key_sources(side, target, ref_id(row.get(name)))
+        return found
+
     # ---------------------------------------------------------------- identity
     def identity(self, label: str, production_id: str) -> Identity:
         table = self._identities.get(label)
@@ -370,6 +432,11 @@ class Catalog:
         return table[production_id]
 
     def _resolve(self, label: str, production_id: str) -> Identity:
+        known = self._known_matches.get(label, {}).get(production_id)
+        if known is not None:
+            if known.veritas_id == production_id:
+                return Identity(Match.SAME, production_id)
+            return Identity(Match.ADOPTED, known.veritas_id, remembered=True)
         veritas_rows = self.rows(Side.VERITAS, label)
         if production_id in veritas_rows:
             return Identity(Match.SAME, production_id)
@@ -400,7 +467,8 @@ class Catalog:
         production_rows = self.rows(Side.PRODUCTION, label)
         if label not in self._remembering:
             by_veritas_id: dict[str, list[str]] = {}
-            for other, adopted in sorted(self.remembered_adoptions(label).items()):
+            known = {other: match.veritas_id for other, match in self._known_matches.get(label, {}).items()}
+            for other, adopted in sorted({**known, **self.remembered_adoptions(label)}.items()):
                 by_veritas_id.setdefault(adopted, []).append(other)
             self._remembering[label] = by_veritas_id
         remembering = [other for other in self._remembering[label].get(veritas_id, ())
@@ -457,6 +525,10 @@ class _RowsById(Mapping):
 
     def found(self) -> list[str]:
         return list(self._found)
+
+    def read(self, object_id: str) -> dict | None:
+        """The row if it was read (never fetches)."""
+        return self._found.get(object_id)
 
     @property
     def absent(self) -> set[str]:

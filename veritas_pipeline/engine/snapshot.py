@@ -16,8 +16,12 @@ and, for the synced models that changed, the changed objects by id (100 per requ
 When a sync stores the snapshot (`save_after_sync`), VeritasBot's side is caught up past the sync's own
 writes, whose answers it already holds, so that the next run does not read them again.
 
-Lookup models (devices, interfaces, ...) are not kept: the catalog reads them by need. Changes that bypass
-Nautobot's change log (direct SQL) are not seen until the next whole read.
+Lookup models (devices, interfaces, ...) are not kept: the catalog reads them by need. What is kept of them
+are the lookup matches of the last full sync (which VeritasBot object stands for a production one, and the
+objects on each side its natural key was read from): a refresh drops every match read from an object its
+feed logged a change of, a side read whole drops them all, and a full sync planned from the snapshot reuses
+the rest instead of resolving those objects again. Changes that bypass Nautobot's change log (direct SQL)
+are not seen until the next whole read, which resolves every match afresh.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from .catalog import ReadFailed, Side
 from .changes import FEED_ENDPOINT, MAX_IDS_PER_MODEL, Change, ChangeFeed, FeedCursor, parse_time
 from .client import IncompleteRead, NautobotClient, NautobotUnavailable
 from .registry import MODELS, SYNCED_MODELS
-from .state import StateStore, StoredSnapshot
+from .state import LookupMatches, StateStore, StoredSnapshot
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +130,7 @@ class _Delta:
     whole: dict[str, Rows]
     changed: dict[str, Rows]
     removed: dict[str, set[str]]
+    logged: set[str]  # ids of every object (any model) the feed logged a change of
 
 
 # ---------------------------------------------------------------------------------------------- I/O
@@ -183,7 +188,7 @@ class RowSnapshot:
         models = stored.models
         delta = self._catch_up(side, models, self._changes_since(side, FeedCursor.from_json(stored.cursor)))
         applied = self.state.refresh_snapshot(side.value, stored.cursor, delta.refresh.cursor.to_json(), delta.whole,
-                                              delta.changed, delta.removed)
+                                              delta.changed, delta.removed, changed_ids=delta.logged)
         if not applied:
             log.info("%s: a newer row snapshot was saved during this refresh; it is left as it is", side.value)
         return {label: models[label] for label in self.labels}, delta.refresh, applied
@@ -226,7 +231,7 @@ class RowSnapshot:
         self._reread(side, models, holders, changed, removed)
         refresh.reread = sum(len(ids) for ids in reread.values()) + sum(len(ids) for ids in holders.values())
         refresh.removed = sum(len(ids) for ids in removed.values())
-        return _Delta(refresh, whole_rows, changed, removed)
+        return _Delta(refresh, whole_rows, changed, removed, {change.object_id for change in changes})
 
     def _reread(self, side: Side, models: dict[str, Rows], ids_by_label: Mapping[str, set[str]],
                 changed: dict[str, Rows], removed: dict[str, set[str]]) -> None:
@@ -269,7 +274,8 @@ class RowSnapshot:
         return ""
 
     def save_after_sync(self, marks: Mapping[Side, FeedCursor], rows: Mapping[tuple[Side, str], Mapping[str, dict]], *,
-                        read_whole: bool, written: Mapping[str, set[str]], created: str | None) -> SideRefresh:
+                        read_whole: bool, written: Mapping[str, set[str]], created: str | None,
+                        matches: LookupMatches | None = None) -> SideRefresh:
         """At the end of a full sync, store what it planned from and wrote; returns how VeritasBot's side was
         caught up with its feed.
 
@@ -279,26 +285,32 @@ class RowSnapshot:
         feed from the end, not every object this run wrote. `read_whole`: the rows were read whole and
         replace the snapshot; else they came from the snapshot refreshed at the run's start, and only what
         changed since is stored. `created`: the id of an object the run created, whose create entry names the
-        sync's user; without one nothing is skipped."""
+        sync's user; without one nothing is skipped. `matches`: the run's lookup matches, kept but for those
+        read from an object VeritasBot's feed logged a change of meanwhile (production's changes since its
+        mark are read, and drop theirs, next time)."""
         veritas = Side.VERITAS
         models = {label: dict(rows[(veritas, label)]) for label in self.labels if (veritas, label) in rows}
         delta = self._catch_up(veritas, models, self._changes_but_own_writes(marks[veritas], written, created))
         cursor = delta.refresh.cursor.to_json()
+        kept = {label: {production_id: match for production_id, match in by_id.items()
+                        if not match.stale(veritas.value, delta.logged)}
+                for label, by_id in (matches or {}).items()}
         if read_whole:
             production = {label: rows[(Side.PRODUCTION, label)] for label in self.labels
                           if (Side.PRODUCTION, label) in rows}
             self.state.save_snapshots({Side.PRODUCTION.value: (marks[Side.PRODUCTION].to_json(), production),
-                                       veritas.value: (cursor, models)})
+                                       veritas.value: (cursor, models)}, kept)
         else:
             changed = {label: {object_id: models[label][object_id] for object_id in ids if object_id in models[label]}
                        for label, ids in written.items() if label in models and label not in delta.whole}
             for label, table in delta.changed.items():
                 changed.setdefault(label, {}).update(table)
             if not self.state.refresh_snapshot(veritas.value, marks[veritas].to_json(), cursor, delta.whole, changed,
-                                               delta.removed):
+                                               delta.removed, matches=kept):
                 log.info("a newer row snapshot was saved during this sync; it is left as it is")
-        log.info("row snapshot %s: VeritasBot caught up past the sync's own writes (%d changes of others, %d re-read)",
-                 "saved" if read_whole else "updated", delta.refresh.changes, delta.refresh.reread)
+        log.info("row snapshot %s: VeritasBot caught up past the sync's own writes (%d changes of others, %d re-read); "
+                 "%d lookup matches kept", "saved" if read_whole else "updated", delta.refresh.changes,
+                 delta.refresh.reread, sum(len(by_id) for by_id in kept.values()))
         return delta.refresh
 
     def _changes_but_own_writes(self, mark: FeedCursor, written: Mapping[str, set[str]],

@@ -1,6 +1,6 @@
 """The pipeline's state database: the audit trail of every write, conflicts per run, remembered adoptions
-(with the precedence rule each adopted object got), and the row snapshot the data-quality checks start
-from between syncs (snapshot.py).
+(with the precedence rule each adopted object got), and the row snapshot the data-quality checks and full
+syncs start from between whole reads, with the lookup matches kept alongside it (snapshot.py).
 
 A SQLite file by default, PostgreSQL in production (any deployment beyond one machine). Nothing here is
 needed to compute a plan except remembered adoptions, which are a cache (a production rename of an adopted
@@ -149,6 +149,17 @@ snapshot_feeds = Table(
     Column("refreshed_at", DateTime(timezone=True), nullable=False),
 )
 
+# Lookup matches (snapshot.py): the VeritasBot object a production object of a lookup model (a discovered
+# device, interface...) resolved to, valid as of the snapshot's cursors. `depends_on`: side -> ids of the
+# objects its natural key was read from on that side; a change to any of them drops the match.
+lookup_matches = Table(
+    "lookup_matches", metadata,
+    Column("model", String(100), primary_key=True),
+    Column("production_id", String(36), primary_key=True),
+    Column("veritas_id", String(36), nullable=False),
+    Column("depends_on", JSON, nullable=False),
+)
+
 MIGRATIONS = Path(__file__).with_name("migrations")
 # The revision that creates the tables as they were before migrations existed.
 BASELINE_REVISION = "0001"
@@ -231,6 +242,21 @@ class StoredSnapshot:
     taken_at: datetime
     refreshed_at: datetime
     models: dict[str, dict[str, dict]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LookupMatch:
+    """A production object of a lookup model resolved to `veritas_id`; `depends_on`: side -> the ids of the
+    objects (itself and what its natural key references) the match was read from on that side."""
+
+    veritas_id: str
+    depends_on: Mapping[str, frozenset[str]]
+
+    def stale(self, side: str, changed: set[str]) -> bool:
+        return not changed.isdisjoint(self.depends_on.get(side, ()))
+
+
+LookupMatches = Mapping[str, Mapping[str, LookupMatch]]  # label -> production id -> match
 
 
 def _text(value: Any) -> str | None:
@@ -420,8 +446,10 @@ class StateStore:
         """Replace one side's snapshot with these models' rows and this feed cursor (a full read)."""
         self.save_snapshots({side: (cursor, models)})
 
-    def save_snapshots(self, sides: Mapping[str, tuple[str, Mapping[str, Mapping[str, dict]]]]) -> None:
-        """Replace the snapshot of each side given (cursor, label -> id -> row), all in one transaction."""
+    def save_snapshots(self, sides: Mapping[str, tuple[str, Mapping[str, Mapping[str, dict]]]],
+                       matches: LookupMatches | None = None) -> None:
+        """Replace the snapshot of each side given (cursor, label -> id -> row), all in one transaction, and
+        the lookup matches with `matches` (None: none are kept, as nothing says which still hold)."""
         now = _now()
         with self.engine.begin() as connection:
             for side, (cursor, models) in sides.items():
@@ -430,18 +458,25 @@ class StateStore:
                 self._insert_rows(connection, side, models)
                 connection.execute(insert(snapshot_feeds).values(side=side, cursor=cursor, taken_at=now,
                                                                  refreshed_at=now))
+            self._replace_matches(connection, matches or {})
 
     def refresh_snapshot(self, side: str, loaded_cursor: str, cursor: str,
                          whole: Mapping[str, Mapping[str, dict]], changed: Mapping[str, Mapping[str, dict]],
-                         removed: Mapping[str, Iterable[str]]) -> bool:
+                         removed: Mapping[str, Iterable[str]], *, changed_ids: Iterable[str] = (),
+                         matches: LookupMatches | None = None) -> bool:
         """Apply one side's refresh: models read `whole` replace theirs, `changed` rows replace theirs,
-        `removed` ids go, and the cursor moves on. Only if the stored cursor is still `loaded_cursor` (a full
-        sync or another refresh may have stored a newer snapshot meanwhile); returns whether it was applied."""
+        `removed` ids go, and the cursor moves on; the lookup matches (replaced by `matches` when given) that
+        depend on `changed_ids` (every object the side's feed logged up to the new cursor) are dropped. Only
+        if the stored cursor is still `loaded_cursor` (a full sync or another refresh may have stored a newer
+        snapshot meanwhile); returns whether it was applied."""
         with self.engine.begin() as connection:
             stored = connection.execute(select(snapshot_feeds.c.cursor).where(snapshot_feeds.c.side == side)
                                         .with_for_update()).scalar()
             if stored != loaded_cursor:
                 return False
+            if matches is not None:
+                self._replace_matches(connection, matches)
+            self._drop_stale_matches(connection, side, set(changed_ids))
             for label in whole:
                 connection.execute(delete(row_snapshots).where(row_snapshots.c.side == side,
                                                                row_snapshots.c.model == label))
@@ -470,10 +505,44 @@ class StateStore:
                                                          for label in models])
 
     def forget_snapshot(self) -> None:
-        """Drop the row snapshot: the next checks run alone reads both instances whole, and saves a new one."""
+        """Drop the row snapshot and its lookup matches: the next checks run alone reads both instances
+        whole, and saves a new one."""
         with self.engine.begin() as connection:
-            for table in (row_snapshots, snapshot_models, snapshot_feeds):
+            for table in (row_snapshots, snapshot_models, snapshot_feeds, lookup_matches):
                 connection.execute(delete(table))
+
+    def load_lookup_matches(self) -> dict[str, dict[str, LookupMatch]]:
+        """label -> production id -> the lookup match kept with the snapshot."""
+        found: dict[str, dict[str, LookupMatch]] = {}
+        with self.engine.connect() as connection:
+            for label, production_id, veritas_id, depends_on in connection.execute(select(lookup_matches)):
+                found.setdefault(label, {})[production_id] = LookupMatch(
+                    veritas_id, {side: frozenset(ids) for side, ids in depends_on.items()})
+        return found
+
+    @staticmethod
+    def _replace_matches(connection, matches: LookupMatches) -> None:
+        connection.execute(delete(lookup_matches))
+        rows = [{"model": label, "production_id": production_id, "veritas_id": match.veritas_id,
+                 "depends_on": {side: sorted(ids) for side, ids in match.depends_on.items()}}
+                for label, by_id in matches.items() for production_id, match in by_id.items()]
+        for start in range(0, len(rows), _SNAPSHOT_CHUNK):
+            connection.execute(insert(lookup_matches), rows[start:start + _SNAPSHOT_CHUNK])
+
+    @staticmethod
+    def _drop_stale_matches(connection, side: str, changed_ids: set[str]) -> None:
+        """Drop the lookup matches read from an object of `side` that changed."""
+        if not changed_ids:
+            return
+        stale: dict[str, list[str]] = {}
+        for label, production_id, depends_on in connection.execute(
+                select(lookup_matches.c.model, lookup_matches.c.production_id, lookup_matches.c.depends_on)):
+            if not changed_ids.isdisjoint(depends_on.get(side, ())):
+                stale.setdefault(label, []).append(production_id)
+        for label, ids in stale.items():
+            for start in range(0, len(ids), _SNAPSHOT_CHUNK):
+                connection.execute(delete(lookup_matches).where(
+                    lookup_matches.c.model == label, lookup_matches.c.production_id.in_(ids[start:start + _SNAPSHOT_CHUNK])))
 
     def last_successful_run(self, group: str) -> datetime | None:
         with self.engine.connect() as connection:

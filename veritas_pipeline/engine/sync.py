@@ -269,6 +269,7 @@ class SyncEngine:
             rows, refresh = snapshot.refresh()
             for (side, label), table in rows.items():
                 self.catalog.use_rows(side, label, table)
+            self.catalog.use_lookup_matches(self.state.load_lookup_matches())
             self._feed_marks, self._read_whole = refresh.cursors, False
             self.rows_source = f"row snapshot: {refresh.summary()}"
         log.info("synced models %s", self.rows_source)
@@ -281,7 +282,7 @@ class SyncEngine:
             return False
         self._row_snapshot().save_after_sync(self._feed_marks, self.catalog.whole_rows(),
                                              read_whole=self._read_whole, written=self.catalog.written,
-                                             created=self._created)
+                                             created=self._created, matches=self.catalog.lookup_matches())
         return True
 
     def refresh_from_snapshot(self) -> RefreshReport | None:
