@@ -4,6 +4,9 @@
     stack up     [--seed S] [--scale N] [--discovery-scale D]   install what is missing, start, seed once
     stack down                                                  stop the servers, Redis, PostgreSQL, monitoring
     stack reset  [--seed S] [--scale N] [--discovery-scale D]   both databases back to their freshly seeded state
+    stack backup  NAME [--only INSTANCE]                        copy each database to NAME_<instance>
+    stack restore NAME [--only INSTANCE]                        put those copies back, as a restore from a
+                                                                backup does (the copies are kept)
     stack status                                                what runs, where, with which seed and scales
     stack env                                                   print the environment the pipeline and tests use
 
@@ -553,6 +556,41 @@ class Stack:
         self.write_env()
         self.step(f"stack up in {time.monotonic() - started:.1f} s; environment in {self.env_file}")
 
+    def chosen(self, only: str | None) -> list[Instance]:
+        return [instance for instance in self.instances if only in (None, instance.name)]
+
+    def backup(self, name: str, only: str | None = None) -> None:
+        """Copy the instances' databases to `<name>_<instance>` (servers stopped meanwhile: a template
+        database must have no sessions)."""
+        instances = self.chosen(only)
+        for instance in instances:
+            self.stop_server(instance)
+        for instance in instances:
+            self.step(f"copying the {instance.name} database to {name}_{instance.name}")
+            self.clone_db(instance.name, f"{name}_{instance.name}")
+        for instance in instances:
+            self.start_server(instance)
+        self.wait_servers()
+
+    def restore(self, name: str, only: str | None = None) -> None:
+        """Replace the instances' databases with the copies `backup` made, keeping their seeded-state label."""
+        instances = self.chosen(only)
+        missing = [f"{name}_{instance.name}" for instance in instances if not self.db_exists(f"{name}_{instance.name}")]
+        if missing:
+            raise SystemExit(f"[stack] no database copy {', '.join(missing)}: make it with `stack backup {name}`")
+        for instance in instances:
+            self.stop_server(instance)
+        for instance in instances:
+            label = self.db_comment(instance.name)
+            self.step(f"restoring the {instance.name} database from {name}_{instance.name}")
+            self.clone_db(f"{name}_{instance.name}", instance.name)
+            if label:
+                self.set_db_comment(instance.name, label)
+            self.flush_cache(instance.redis_db)
+        for instance in instances:
+            self.start_server(instance)
+        self.wait_servers()
+
     def down(self) -> None:
         for instance in self.instances:
             self.stop_server(instance)
@@ -596,6 +634,11 @@ def main(argv: list[str] | None = None) -> int:
         command.add_argument("--discovery-scale", type=int,
                              help="extra discovered devices in VeritasBot, 50 interfaces each, with D/2 VMs and "
                                   "IP addresses (default: $VERITAS_STACK_DISCOVERY_SCALE, else as held)")
+    for name in ("backup", "restore"):
+        command = sub.add_parser(name)
+        command.add_argument("name", help="the copies' name: each instance's is <name>_<instance>")
+        command.add_argument("--only", choices=("production", "veritas"),
+                             help="one instance (default: both)")
     for name in ("down", "status", "env"):
         sub.add_parser(name)
     args = parser.parse_args(argv)
@@ -604,6 +647,10 @@ def main(argv: list[str] | None = None) -> int:
         stack.up(args.seed, args.scale, args.discovery_scale)
     elif args.command == "reset":
         stack.up(args.seed, args.scale, args.discovery_scale, force_restore=True)
+    elif args.command == "backup":
+        stack.backup(args.name, args.only)
+    elif args.command == "restore":
+        stack.restore(args.name, args.only)
     elif args.command == "down":
         stack.down()
     elif args.command == "status":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import subprocess
 import uuid
 from dataclasses import dataclass
@@ -80,6 +81,53 @@ def fresh_stack(stack: StackInfo) -> StackInfo:
     """Both instances back in their freshly seeded state (a database clone: seconds)."""
     stack_command("reset", "--seed", SEED, "--scale", SCALE)
     return StackInfo(read_stack_env())
+
+
+BASELINE = "baseline"  # the database copies of the baseline sync: baseline_production, baseline_veritas
+
+
+@dataclass
+class Baseline:
+    """The stack as one full sync of a freshly seeded stack left it."""
+
+    stack: StackInfo
+    state_db: Path  # the module's own copy of the sync's state database
+    first: object  # the sync's run result
+    copies: str = BASELINE  # `stack restore` puts both instances back to right after the sync
+
+
+@dataclass
+class _BaselineSync:
+    state_db: Path
+    first: object
+    on_stack: bool  # nothing has changed the stack since the sync
+
+
+@pytest.fixture(scope="session")
+def _baseline_sync(stack: StackInfo, tmp_path_factory) -> _BaselineSync:
+    """One full sync (every group, then the orphans step) of a freshly seeded stack, once per session; both
+    databases are copied right after it."""
+    from veritas_pipeline.engine.registry import GROUPS
+
+    stack_command("reset", "--seed", SEED, "--scale", SCALE)
+    state_db = tmp_path_factory.mktemp("baseline") / "state.db"
+    first = run_sync(state_db, groups=[*GROUPS, "orphans"])
+    assert first.success
+    stack_command("backup", BASELINE)
+    return _BaselineSync(state_db, first, on_stack=True)
+
+
+@pytest.fixture(scope="module")
+def synced_baseline(_baseline_sync: _BaselineSync, tmp_path_factory) -> Baseline:
+    """Both instances as the baseline sync left them (restored from their copies: seconds, where syncing
+    again takes minutes), with a copy of its state database for this module alone."""
+    if _baseline_sync.on_stack:
+        _baseline_sync.on_stack = False  # this module is the first to use, and change, the stack since
+    else:
+        stack_command("restore", BASELINE)
+    state_db = tmp_path_factory.mktemp("synced") / "state.db"
+    shutil.copy(_baseline_sync.state_db, state_db)
+    return Baseline(StackInfo(read_stack_env()), state_db, _baseline_sync.first)
 
 
 def production_sql(sql: str) -> str:

@@ -31,7 +31,7 @@ from veritas_pipeline.jobs import incremental_sync_job
 from veritas_pipeline.metadata import Key
 from veritas_pipeline.sensors import production_changes
 
-from .conftest import StackInfo, group_metadata, run_sync, sync_resource, table_rows
+from .conftest import Baseline, StackInfo, group_metadata, sync_resource, table_rows
 from .stack_helpers import STACK_DIR
 
 SYNCED_ENDPOINTS = tuple(f"/api/{spec.endpoint}/" for spec in SYNCED_MODELS)
@@ -45,11 +45,9 @@ class Synced:
 
 
 @pytest.fixture(scope="module")
-def synced(fresh_stack: StackInfo, tmp_path_factory) -> Synced:
+def synced(synced_baseline: Baseline) -> Synced:
     """A freshly seeded stack after one full sync: the baseline incremental runs build on."""
-    state_db = tmp_path_factory.mktemp("state") / "state.db"
-    assert run_sync(state_db).success
-    return Synced(fresh_stack, state_db)
+    return Synced(synced_baseline.stack, synced_baseline.state_db)
 
 
 def evaluate(synced: Synced, cursor: str | None) -> SensorResult:

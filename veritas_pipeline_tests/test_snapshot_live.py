@@ -1,6 +1,6 @@
 """Full syncs planned from the row snapshot, against the live stack (any seed).
 
-The first full sync reads both instances whole and saves the snapshot; the next ones, within
+The baseline full sync (conftest) read both instances whole and saved the snapshot; the next ones, within
 `whole_read_interval_hours`, read only both change feeds and the objects they name. Each instance sits behind
 a recording loopback proxy, so a test sees every request the run sent. Objects are picked from live data.
 """
@@ -8,8 +8,6 @@ a recording loopback proxy, so a test sees every request the run sent. Objects a
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -18,7 +16,7 @@ from veritas_pipeline.engine.registry import GROUPS, MODELS, SYNCED_MODELS
 from veritas_pipeline.engine.state import StateStore
 from veritas_pipeline.metadata import Key
 
-from .conftest import SCALE, SEED, StackInfo, group_metadata, run_sync, total, veritas_sql
+from .conftest import Baseline, group_metadata, run_sync, total, veritas_sql
 from .fault_proxy import FaultProxy
 from .stack_helpers import stack_command
 
@@ -28,22 +26,13 @@ SYNCED_ENDPOINTS = {f"/api/{spec.endpoint}/" for spec in SYNCED_MODELS}
 PRODUCTION, VERITAS = "production", "veritas"
 
 
-@dataclass
-class Planned:
-    stack: StackInfo
-    state_db: Path
-    first: object  # the full sync that read both instances whole
-
-
 @pytest.fixture(scope="module")
-def planned(fresh_stack: StackInfo, tmp_path_factory) -> Planned:
-    state_db = tmp_path_factory.mktemp("snapshot") / "state.db"
-    first = run_sync(state_db, groups=WHOLE_RUN)
-    assert first.success
-    return Planned(fresh_stack, state_db, first)
+def planned(synced_baseline: Baseline) -> Baseline:
+    """The baseline full sync read both instances whole and saved the row snapshot in the state database."""
+    return synced_baseline
 
 
-def proxied_sync(planned: Planned, **overrides) -> tuple[object, list[tuple[str, str, str]]]:
+def proxied_sync(planned: Baseline, **overrides) -> tuple[object, list[tuple[str, str, str]]]:
     """A full sync with both instances behind recording proxies: the result, and every (instance, method,
     path with query) it sent."""
     with FaultProxy(planned.stack.env["PRODUCTION_NAUTOBOT_URL"], recording=True) as production, \
@@ -62,7 +51,7 @@ def whole_listings(sent: list[tuple[str, str, str]]) -> list[str]:
             and "id" not in parse_qs(urlsplit(path).query)]
 
 
-def stored_matches(planned: Planned) -> dict:
+def stored_matches(planned: Baseline) -> dict:
     """Production id -> LookupMatch of the interfaces matched, as the state database keeps them."""
     return StateStore(f"sqlite:///{planned.state_db}").load_lookup_matches().get("dcim.interface", {})
 
@@ -75,7 +64,7 @@ def looked_for(sent: list[tuple[str, str, str]], interface: dict) -> bool:
                              if side == VERITAS and method == "GET" and urlsplit(path).path == "/api/dcim/interfaces/"))
 
 
-def searched_by_key(planned: Planned, sent: list[tuple[str, str, str]], matches: dict) -> set[str]:
+def searched_by_key(planned: Baseline, sent: list[tuple[str, str, str]], matches: dict) -> set[str]:
     """The production ids of the matched interfaces the run looked for by natural key."""
     return {production_id for production_id, match in matches.items()
             if looked_for(sent, planned.stack.veritas.get(f"dcim/interfaces/{match.veritas_id}"))}
@@ -85,7 +74,7 @@ def sources(result) -> set[str]:
     return {group_metadata(result, group)[Key.DATA_SOURCE] for group in GROUPS}
 
 
-def synced_tenants(planned: Planned) -> list[dict]:
+def synced_tenants(planned: Baseline) -> list[dict]:
     veritas = planned.stack.veritas
     tag = next(tag["id"] for tag in veritas.all("extras/tags") if tag["name"] == SYNC_TAG)
     production_ids = {row["id"] for row in planned.stack.production.all("tenancy/tenants")}
@@ -93,7 +82,7 @@ def synced_tenants(planned: Planned) -> list[dict]:
                    and tag in [t["id"] if isinstance(t, dict) else t for t in row["tags"]]), key=lambda row: row["id"])
 
 
-def test_a_full_sync_right_after_one_reads_only_the_feeds_and_writes_nothing(planned: Planned):
+def test_a_full_sync_right_after_one_reads_only_the_feeds_and_writes_nothing(planned: Baseline):
     assert sources(planned.first) == {"read whole: no row snapshot yet"}
     result, sent = proxied_sync(planned)
     [source] = sources(result)
@@ -108,7 +97,7 @@ def test_a_full_sync_right_after_one_reads_only_the_feeds_and_writes_nothing(pla
     assert searched_by_key(planned, sent, matches) == set()
 
 
-def test_changes_on_both_sides_since_the_last_run_reach_the_plan(planned: Planned):
+def test_changes_on_both_sides_since_the_last_run_reach_the_plan(planned: Baseline):
     production, veritas = planned.stack.production, planned.stack.veritas
     renamed, drifted = synced_tenants(planned)[:2]
     new_name = f"renamed {uuid.uuid4().hex[:8]}"
@@ -145,7 +134,7 @@ def test_changes_on_both_sides_since_the_last_run_reach_the_plan(planned: Planne
     veritas.write("PATCH", f"dcim/interfaces/{match.veritas_id}", {"name": interface["name"]}).raise_for_status()
 
 
-def test_a_change_past_the_change_log_is_seen_by_the_next_whole_read(planned: Planned):
+def test_a_change_past_the_change_log_is_seen_by_the_next_whole_read(planned: Baseline):
     veritas = planned.stack.veritas
     tenant = synced_tenants(planned)[2]
     veritas_sql(f"UPDATE tenancy_tenant SET description = 'written past the change log' WHERE id = '{tenant['id']}'")
@@ -162,12 +151,19 @@ def test_a_change_past_the_change_log_is_seen_by_the_next_whole_read(planned: Pl
     assert veritas.get(f"tenancy/tenants/{tenant['id']}")["description"] == tenant["description"]
 
 
-def test_after_the_instances_were_restored_from_a_backup_the_next_run_reads_them_whole(planned: Planned):
-    stack_command("reset", "--seed", SEED, "--scale", SCALE)  # both databases back to before the first sync
+def test_after_veritasbot_was_restored_from_a_backup_the_next_run_reads_it_whole(planned: Baseline):
+    """VeritasBot back to its backup from right after the first sync: the changes the later runs made to it
+    are gone, and so are their entries in its feed, which the snapshot's cursor was read to."""
+    stack_command("restore", planned.copies, "--only", "veritas")
     result, sent = proxied_sync(planned)
     [source] = sources(result)
     assert "restored or replaced" in source.split("; veritas:")[1], source
-    assert len(whole_listings(sent)) >= len(SYNCED_ENDPOINTS)
-    # Everything the first sync wrote is written again, as onto a VeritasBot it never saw.
-    assert total(result, Key.CREATED) == total(planned.first, Key.CREATED)
-    assert total(result, Key.UPDATED) == total(planned.first, Key.UPDATED)
+    assert "production: 0 changes" in source, source
+    veritas_listings = [path for side, method, path in sent if side == VERITAS and method == "GET"
+                        and urlsplit(path).path in SYNCED_ENDPOINTS and "id" not in parse_qs(urlsplit(path).query)]
+    assert len(veritas_listings) >= len(SYNCED_ENDPOINTS)
+    assert stored_matches(planned), "matched afresh and kept"
+    # The production rename an earlier test synced is written again; nothing else was lost.
+    production = {row["id"]: row["name"] for row in planned.stack.production.all("tenancy/tenants")}
+    assert all(tenant["name"] == production[tenant["id"]] for tenant in synced_tenants(planned))
+    assert total(result, Key.CREATED) == 0 and total(result, Key.UPDATED) == 1

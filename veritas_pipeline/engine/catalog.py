@@ -390,7 +390,9 @@ class Catalog:
 
     def lookup_matches(self) -> dict[str, dict[str, LookupMatch]]:
         """label -> production id -> match, for every lookup-model object this run resolved to a VeritasBot
-        object (or was handed still holding): what the next full run planned from the snapshot may reuse."""
+        object (or was handed still holding): what the next full run planned from the snapshot may reuse.
+        A match resolved in this run was read after the run's writes to the synced objects its keys name
+        (locations): their group writes before any group whose objects reference discovered ones."""
         matches: dict[str, dict[str, LookupMatch]] = {}
         for label, identities in self._identities.items():
             if MODELS[label].synced:
