@@ -204,3 +204,29 @@ def test_a_lookup_match_read_from_an_object_the_run_writes_is_resolved_again():
                for pid, match in matches["dcim.interface"].items())
     assert [filters for endpoint, filters in veritas.listings if endpoint == "dcim/interfaces" and "device" in filters], \
         "resolved again by natural key"
+
+
+def test_the_natural_keys_of_many_cables_read_their_ends_in_batches_not_one_by_one():
+    """Indexing a model by natural key (a cable's: its two ends, each an interface and its device) reads the
+    by-need rows the keys need once per model, as the identities of a run planned from kept matches ask."""
+    production_rows, veritas_rows, _referenced = estate(11, devices=10, interfaces=4)
+    device_names = {row["id"]: row["name"] for rows in (production_rows, veritas_rows) for row in rows["dcim/devices"]}
+    veritas_interface = {(device_names[row["device"]["id"]], row["name"]): row["id"]
+                         for row in veritas_rows["dcim/interfaces"]}
+    ends = production_rows["dcim/interfaces"]
+    production_rows["dcim/cables"], veritas_rows["dcim/cables"] = [], []
+    for a, b in zip(ends[::2], ends[1::2]):
+        cable = {"id": str(uuid.uuid4()), "termination_a_type": "dcim.interface", "termination_a_id": a["id"],
+                 "termination_b_type": "dcim.interface", "termination_b_id": b["id"]}
+        production_rows["dcim/cables"].append(cable)
+        veritas_rows["dcim/cables"].append({**cable, **{
+            f"termination_{end}_id": veritas_interface[(device_names[row["device"]["id"]], row["name"])]
+            for end, row in (("a", a), ("b", b))}})
+    production, veritas = FilteringClient(production_rows, read_only=True), FilteringClient(veritas_rows)
+    catalog = Catalog(production, veritas)
+
+    cable = production_rows["dcim/cables"][0]["id"]
+    assert catalog.veritas_ids_with_key("dcim.cable", catalog.natural_key(Side.PRODUCTION, "dcim.cable", cable)) == [cable]
+    assert len(production_rows["dcim/cables"]) >= 10
+    for endpoint in ("dcim/interfaces", "dcim/devices"):
+        assert len([listed for listed, _filters in veritas.listings if listed == endpoint]) == 1, endpoint

@@ -235,6 +235,11 @@ class Catalog:
         self.find_by_keys(TAG_MODEL, [(name,) for name in names])
         return {name: ids[0] for name in names if (ids := self.veritas_ids_with_key(TAG_MODEL, (name,)))}
 
+    def prepare_keys(self, side: Side, label: str, ids: Iterable[str]) -> None:
+        """Before computing the natural keys of many rows: read, in batches, the by-need rows they reference
+        (a cable's ends and their devices), which would otherwise be read one by one."""
+        self._fetch_key_references(side, label, set(ids))
+
     def _fetch_key_references(self, side: Side, label: str, ids: set[str]) -> None:
         """Read what the natural keys of these rows reference, model by model, down to models read whole."""
         spec, rows = MODELS[label], self.rows(side, label)
@@ -489,6 +494,7 @@ class Catalog:
         if label in self._production_key_index:
             return self._production_key_index[label]
         rows = self.rows(Side.PRODUCTION, label)
+        self.prepare_keys(Side.PRODUCTION, label, list(rows))
         index: dict[Any, list[str]] = {}
         for object_id in list(rows):
             index.setdefault(self.natural_key(Side.PRODUCTION, label, object_id), []).append(object_id)
@@ -498,6 +504,7 @@ class Catalog:
 
     def _index(self, label: str) -> dict[Any, list[str]]:
         if label not in self._key_index:
+            self.prepare_keys(Side.VERITAS, label, list(self.rows(Side.VERITAS, label)))
             index: dict[Any, list[str]] = {}
             for object_id in self.rows(Side.VERITAS, label):
                 index.setdefault(self.natural_key(Side.VERITAS, label, object_id), []).append(object_id)

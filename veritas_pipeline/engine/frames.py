@@ -75,6 +75,8 @@ class GroupData:
     @cached_property
     def production(self) -> pd.DataFrame:
         own = {spec.label for spec in self.specs}
+        for label in own:
+            self.catalog.prepare_keys(Side.PRODUCTION, label, self.counterparts[label])
         rows = []
         for label, mapping in self.counterparts.items():
             spec, table = MODELS[label], self.catalog.rows(Side.PRODUCTION, label)
@@ -95,6 +97,7 @@ class GroupData:
         for spec in self.specs:
             stands_for = {veritas_id: production_id
                           for production_id, veritas_id in self.counterparts[spec.label].items() if veritas_id}
+            self.catalog.prepare_keys(Side.VERITAS, spec.label, list(self.catalog.rows(Side.VERITAS, spec.label)))
             for veritas_id, row in self.catalog.rows(Side.VERITAS, spec.label).items():
                 tags = spec.tag_ids(row)
                 rows.append({"label": spec.label, "id": veritas_id,
