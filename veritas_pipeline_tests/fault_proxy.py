@@ -28,7 +28,7 @@ import zlib
 from dataclasses import dataclass, fields
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import NamedTuple
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 UPSTREAM_TIMEOUT = 300.0
 STOP_GRACE_SECONDS = 5.0
@@ -84,6 +84,8 @@ class FaultRules:
     truncate_pattern: str | None = None  # truncate only matching paths; None: every list answer
     rewrite_next_to: str | None = None  # origin (http://HOST:PORT) for every next/previous link of list answers
     stall_after_forward: str | None = None  # forward the first match, then never answer it
+    # A gateway that gives up on big pages: a GET asking more than this many rows (`limit`) is answered 504.
+    page_limit: int | None = None
     # The first matching write is answered 504 at once and goes upstream only just before the next write with the
     # same method and path (its re-send): a request that commits upstream after its answer was lost.
     commit_late: str | None = None
@@ -283,6 +285,11 @@ class ProxyHandler(QuietHandler):
             proxy.record(method, target, ["commit_late"], None, forwarded=committed is not None,
                          body=late if proxy.recording else b"")
 
+        if method == "GET" and rules.page_limit is not None and \
+                int(parse_qs(urlsplit(target).query).get("limit", ["0"])[0]) > rules.page_limit:
+            proxy.record(method, target, ["page_too_big"], 504, forwarded=False)
+            self.answer_json(504, {"detail": "fault proxy: the gateway gave up waiting for this page"})
+            return
         fault = proxy.draw_fault(rules, method, path)
         if fault in ("write_refused", "read_refused"):
             proxy.record(method, target, [fault], 503, forwarded=False)

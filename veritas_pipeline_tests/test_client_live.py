@@ -4,6 +4,7 @@ in the same order as a sequential read, every attempt counted, and a truncated l
 from __future__ import annotations
 
 import time
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -53,6 +54,21 @@ def test_parallel_reads_retry_refused_and_reset_pages_and_count_every_attempt(st
         assert client.list("ipam/prefixes") == expected
         assert proxy.stats["read_refused"] and proxy.stats["read_reset"]
         assert client.requests_made == len(attempts) == len(proxy.requests) - before
+
+
+def test_a_page_a_gateway_gives_up_on_is_read_again_in_smaller_pages(stack: StackInfo):
+    # At 100k a page of 1,000 cables outlasted the stack's 60 s gateway timeout on every retry.
+    expected = production_client(stack, 1)[0].list("ipam/prefixes")
+    with FaultProxy(stack.env["PRODUCTION_NAUTOBOT_URL"], rules=FaultRules(page_limit=60)) as proxy:
+        client, _attempts = production_client(stack, 4, url=proxy.url, page_size=200)
+        client.retry_budget.start()
+        assert [row["id"] for row in client.list("ipam/prefixes")] == [row["id"] for row in expected]
+        limits = [(int(parse_qs(urlsplit(request.path).query)["limit"][0]), request.status) for request in proxy.requests]
+    assert len(expected) > 60
+    # Each size the gateway refuses is asked once (not retried), then halved down to pages it serves.
+    assert [limit for limit, status in limits if status == 504] == [200, 100]
+    assert {limit for limit, status in limits if status == 200} == {50}
+    assert client.retry_budget.spent == 0, "a smaller page is progress, not a failure"
 
 
 def test_a_group_running_longer_than_its_retry_budget_still_retries_a_late_fault(stack: StackInfo):

@@ -49,6 +49,11 @@ _OBJECT_ID = re.compile(r"/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a
 API_VERSION = "3.2"
 # Answers after which a write may or may not have been committed: a gateway or the server gave up on it.
 _LOST_ANSWER = frozenset({502, 503, 504})
+# A gateway in front of Nautobot gives up on a request that runs past its timeout (502 or 504; the stack's
+# uWSGI router and nginx after 60 s). A listing page that big is asked again at half the size, down to
+# _SMALLEST_PAGE rows, instead of being retried as it was: a page of 1,000 cables takes Nautobot minutes.
+_GATEWAY_GAVE_UP = frozenset({502, 504})
+_SMALLEST_PAGE = 50
 _LONGEST_BACKOFF = 30.0
 # A listing whose rows never add up to the server's count is read this many times before it is refused
 # (a table changing during the read can skip or repeat a row once; a proxy trimming pages does so always).
@@ -172,6 +177,10 @@ class RetryBudget:
             return True
 
 
+class _PageTooBig(Exception):
+    """A gateway gave up on a listing page: the listing is read again in smaller pages."""
+
+
 class NautobotClient:
     """Raw-dict reads and bulk writes against one Nautobot, with request counters for reports."""
 
@@ -219,24 +228,31 @@ class NautobotClient:
         # Offset pages are slices of one total order only if the query has one, and some models have none
         # (ContactAssociation): `sort` is Nautobot's ordering parameter, and the id is unique.
         params = {"depth": 0, "exclude_m2m": "false", "limit": self.settings.page_size, "sort": "id", **filters}
-        for attempt in range(1, _LISTING_ATTEMPTS + 1):
-            rows, count = self._list_once(endpoint, params)
+        attempt = 1
+        while attempt <= _LISTING_ATTEMPTS:
+            try:
+                rows, count = self._list_once(endpoint, params)
+            except _PageTooBig as error:
+                params["limit"] = max(params["limit"] // 2, _SMALLEST_PAGE)
+                log.warning("%s %s: %s; reading it in pages of %d", self.name, endpoint, error, params["limit"])
+                continue
             if count is None or len(rows) == count:
                 return rows
             log.warning("%s %s: read %d rows of the %d the server counted (attempt %d of %d)", self.name,
                         endpoint, len(rows), count, attempt, _LISTING_ATTEMPTS)
+            attempt += 1
         raise IncompleteRead(f"{self.name} Nautobot at {self.origin}: GET {endpoint}: the listing returned "
                              f"{len(rows)} rows but the server counted {count}, on each of {_LISTING_ATTEMPTS} reads")
 
     def _list_once(self, endpoint: str, params: dict) -> tuple[list[dict], int | None]:
         """One read of a listing: the first page, then the pages after it by offset, in offset order, up to
         the first page that says it is the last (no `next`, or no rows), as a sequential read would stop."""
-        first = self._get(endpoint, params)
+        first = self._get_page(endpoint, params)
         count, pages = first.get("count"), [first]
         stride = len(first["results"])  # the server's page size: it caps `limit`
         if first.get("next") and stride:
             offsets = range(stride, max(count or 0, stride + 1), stride)
-            pages += self._each(lambda offset: self._get(endpoint, {**params, "limit": stride, "offset": offset}),
+            pages += self._each(lambda offset: self._get_page(endpoint, {**params, "limit": stride, "offset": offset}),
                                 list(offsets))
         received: list[dict] = []
         for page in pages:
@@ -245,7 +261,7 @@ class NautobotClient:
                 break
         else:  # the table grew after the count: go on page by page, as far as the server says there is more
             while pages[-1].get("next") and pages[-1]["results"]:
-                pages.append(self._get(endpoint, {**params, "limit": stride, "offset": len(received)}))
+                pages.append(self._get_page(endpoint, {**params, "limit": stride, "offset": len(received)}))
                 received.extend(pages[-1]["results"])
         if received and "id" in received[0]:
             # Offset paging over a changing table can repeat a row; the last copy wins.
@@ -276,6 +292,11 @@ class NautobotClient:
     def _get(self, endpoint: str, params: dict) -> dict:
         return self._call("GET", f"{self.api.base_url}/{endpoint}/", params=params).json()
 
+    def _get_page(self, endpoint: str, params: dict) -> dict:
+        """One page of a listing; a page a gateway gave up on raises _PageTooBig while it can be smaller."""
+        return self._call("GET", f"{self.api.base_url}/{endpoint}/", params=params,
+                          page_rows=int(params["limit"])).json()
+
     def _headers(self) -> dict:
         return {"Authorization": f"Token {self.settings.token}",
                 "Accept": f"application/json; version={API_VERSION}"}
@@ -301,7 +322,9 @@ class NautobotClient:
 
     # ---------------------------------------------------------------- one request, retried as it deserves
     def _call(self, method: str, url: str, *, params: dict | None = None, body: Any = None,
-              read: bool = False) -> requests.Response:
+              read: bool = False, page_rows: int = 0) -> requests.Response:
+        """`page_rows`: the rows a listing page asks for; above _SMALLEST_PAGE, a gateway's giving up on it
+        raises _PageTooBig at once (neither retried nor charged to the budget: asked smaller, it is progress)."""
         endpoint, writing = endpoint_of(url), method not in READ_METHODS and not read
         attempt = 0
         while True:
@@ -329,6 +352,8 @@ class NautobotClient:
                 if response.ok:
                     return response
                 problem = f"HTTP {status}"
+                if status in _GATEWAY_GAVE_UP and page_rows > _SMALLEST_PAGE:
+                    raise _PageTooBig(f"HTTP {status} for a page of {page_rows} rows")
                 if status in (401, 403):
                     raise self.unavailable(method, endpoint, f"HTTP {status}: the token was refused")
                 if status == 404 and method != "DELETE":  # a bulk DELETE of ids already gone is settled, not fatal
