@@ -25,6 +25,7 @@ virtual environment exists.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import secrets
@@ -559,18 +560,24 @@ class Stack:
     def chosen(self, only: str | None) -> list[Instance]:
         return [instance for instance in self.instances if only in (None, instance.name)]
 
-    def backup(self, name: str, only: str | None = None) -> None:
-        """Copy the instances' databases to `<name>_<instance>` (servers stopped meanwhile: a template
-        database must have no sessions)."""
-        instances = self.chosen(only)
+    @contextlib.contextmanager
+    def servers_stopped(self, instances: list[Instance]):
+        """The instances' servers stopped meanwhile (a database cloned from or replaced must have no
+        sessions), then started again and answering."""
         for instance in instances:
             self.stop_server(instance)
-        for instance in instances:
-            self.step(f"copying the {instance.name} database to {name}_{instance.name}")
-            self.clone_db(instance.name, f"{name}_{instance.name}")
+        yield
         for instance in instances:
             self.start_server(instance)
         self.wait_servers()
+
+    def backup(self, name: str, only: str | None = None) -> None:
+        """Copy the instances' databases to `<name>_<instance>`."""
+        instances = self.chosen(only)
+        with self.servers_stopped(instances):
+            for instance in instances:
+                self.step(f"copying the {instance.name} database to {name}_{instance.name}")
+                self.clone_db(instance.name, f"{name}_{instance.name}")
 
     def restore(self, name: str, only: str | None = None) -> None:
         """Replace the instances' databases with the copies `backup` made, keeping their seeded-state label."""
@@ -578,18 +585,14 @@ class Stack:
         missing = [f"{name}_{instance.name}" for instance in instances if not self.db_exists(f"{name}_{instance.name}")]
         if missing:
             raise SystemExit(f"[stack] no database copy {', '.join(missing)}: make it with `stack backup {name}`")
-        for instance in instances:
-            self.stop_server(instance)
-        for instance in instances:
-            label = self.db_comment(instance.name)
-            self.step(f"restoring the {instance.name} database from {name}_{instance.name}")
-            self.clone_db(f"{name}_{instance.name}", instance.name)
-            if label:
-                self.set_db_comment(instance.name, label)
-            self.flush_cache(instance.redis_db)
-        for instance in instances:
-            self.start_server(instance)
-        self.wait_servers()
+        with self.servers_stopped(instances):
+            for instance in instances:
+                label = self.db_comment(instance.name)
+                self.step(f"restoring the {instance.name} database from {name}_{instance.name}")
+                self.clone_db(f"{name}_{instance.name}", instance.name)
+                if label:
+                    self.set_db_comment(instance.name, label)
+                self.flush_cache(instance.redis_db)
 
     def down(self) -> None:
         for instance in self.instances:

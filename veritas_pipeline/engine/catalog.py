@@ -405,14 +405,16 @@ class Catalog:
             known = self._known_matches.get(label, {})
             for production_id, identity in identities.items():
                 if production_id in known:
-                    matches.setdefault(label, {})[production_id] = known[production_id]
+                    match = known[production_id]
                 elif identity.match is Match.SAME:  # it holds while the object is there
-                    matches.setdefault(label, {})[production_id] = LookupMatch(identity.veritas_id, {
-                        Side.PRODUCTION.value: frozenset({production_id}), Side.VERITAS.value: frozenset({production_id})})
+                    match = LookupMatch(identity.veritas_id, {side.value: frozenset({production_id}) for side in Side})
                 elif identity.match is Match.ADOPTED:  # it holds while neither natural key changes
-                    matches.setdefault(label, {})[production_id] = LookupMatch(identity.veritas_id, {
+                    match = LookupMatch(identity.veritas_id, {
                         Side.PRODUCTION.value: frozenset(self._key_sources(Side.PRODUCTION, label, production_id)),
                         Side.VERITAS.value: frozenset(self._key_sources(Side.VERITAS, label, identity.veritas_id))})
+                else:
+                    continue
+                matches.setdefault(label, {})[production_id] = match
         return matches
 
     def _key_sources(self, side: Side, label: str, object_id: str | None) -> set[str]:

@@ -289,13 +289,12 @@ class NautobotClient:
                                    QueryRefused)
         return answer["data"]
 
-    def _get(self, endpoint: str, params: dict) -> dict:
-        return self._call("GET", f"{self.api.base_url}/{endpoint}/", params=params).json()
+    def _get(self, endpoint: str, params: dict, *, page_rows: int = 0) -> dict:
+        return self._call("GET", f"{self.api.base_url}/{endpoint}/", params=params, page_rows=page_rows).json()
 
     def _get_page(self, endpoint: str, params: dict) -> dict:
         """One page of a listing; a page a gateway gave up on raises _PageTooBig while it can be smaller."""
-        return self._call("GET", f"{self.api.base_url}/{endpoint}/", params=params,
-                          page_rows=int(params["limit"])).json()
+        return self._get(endpoint, params, page_rows=int(params["limit"]))
 
     def _headers(self) -> dict:
         return {"Authorization": f"Token {self.settings.token}",

@@ -259,6 +259,10 @@ class LookupMatch:
 LookupMatches = Mapping[str, Mapping[str, LookupMatch]]  # label -> production id -> match
 
 
+def _stored_match(veritas_id: str, depends_on: Mapping[str, list[str]]) -> LookupMatch:
+    return LookupMatch(veritas_id, {side: frozenset(ids) for side, ids in depends_on.items()})
+
+
 def _text(value: Any) -> str | None:
     return None if value is None else json.dumps(value, default=str, sort_keys=True)
 
@@ -516,8 +520,7 @@ class StateStore:
         found: dict[str, dict[str, LookupMatch]] = {}
         with self.engine.connect() as connection:
             for label, production_id, veritas_id, depends_on in connection.execute(select(lookup_matches)):
-                found.setdefault(label, {})[production_id] = LookupMatch(
-                    veritas_id, {side: frozenset(ids) for side, ids in depends_on.items()})
+                found.setdefault(label, {})[production_id] = _stored_match(veritas_id, depends_on)
         return found
 
     @staticmethod
@@ -535,9 +538,8 @@ class StateStore:
         if not changed_ids:
             return
         stale: dict[str, list[str]] = {}
-        for label, production_id, depends_on in connection.execute(
-                select(lookup_matches.c.model, lookup_matches.c.production_id, lookup_matches.c.depends_on)):
-            if not changed_ids.isdisjoint(depends_on.get(side, ())):
+        for label, production_id, veritas_id, depends_on in connection.execute(select(lookup_matches)):
+            if _stored_match(veritas_id, depends_on).stale(side, changed_ids):
                 stale.setdefault(label, []).append(production_id)
         for label, ids in stale.items():
             for start in range(0, len(ids), _SNAPSHOT_CHUNK):
