@@ -91,6 +91,8 @@ class Catalog:
         self.written: dict[str, set[str]] = {}  # label -> ids of the VeritasBot objects this run wrote
         # Lookup-model identities an earlier run resolved that still hold (label -> production id -> match).
         self._known_matches: dict[str, dict[str, LookupMatch]] = {}
+        # Every object some known match was read from, per side: most writes touch none, and skip the scan.
+        self._match_sources: dict[str, set[str]] = {}
 
     # ---------------------------------------------------------------- rows
     def rows(self, side: Side, label: str) -> Mapping[str, dict]:
@@ -379,12 +381,18 @@ class Catalog:
         since) as they are, instead of reading both sides for them."""
         self._known_matches = {label: dict(by_id) for label, by_id in matches.items()
                                if label in MODELS and not MODELS[label].synced}
-        for label in self._known_matches:
+        self._match_sources = {}
+        for label, by_id in self._known_matches.items():
             self._identities.pop(label, None)
             self._remembering.pop(label, None)
+            for match in by_id.values():
+                for side, ids in match.depends_on.items():
+                    self._match_sources.setdefault(side, set()).update(ids)
 
     def _drop_known_matches(self, side: Side, changed: set[str]) -> None:
         """Forget the known matches read from these objects of `side` (this run changed them)."""
+        if changed.isdisjoint(self._match_sources.get(side.value, ())):
+            return
         for label, by_id in self._known_matches.items():
             stale = [production_id for production_id, match in by_id.items() if match.stale(side.value, changed)]
             for production_id in stale:
