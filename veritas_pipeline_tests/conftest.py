@@ -76,11 +76,14 @@ def stack() -> StackInfo:
     return StackInfo(read_stack_env())
 
 
+def reset_stack() -> StackInfo:
+    """Both instances back in their freshly seeded state (a database clone: seconds)."""
+    return StackInfo(stack_command("reset", "--seed", SEED, "--scale", SCALE, quiet=True))
+
+
 @pytest.fixture(scope="module")
 def fresh_stack(stack: StackInfo) -> StackInfo:
-    """Both instances back in their freshly seeded state (a database clone: seconds)."""
-    stack_command("reset", "--seed", SEED, "--scale", SCALE)
-    return StackInfo(read_stack_env())
+    return reset_stack()
 
 
 BASELINE = "baseline"  # the database copies of the baseline sync: baseline_production, baseline_veritas

@@ -5,7 +5,8 @@ One faulted run covers every group: production's GETs answered 503 or reset, Ver
 after committing, 503 before forwarding, or reset after committing; it starts on the state database of a
 `veritas-sync` that was killed mid-write. It reads and writes concurrently (the default concurrency, small
 batches so that a model's batches go side by side); its end state is compared, object by object and field by
-field, with a fault-free sync of the same seed that reads and writes one request at a time. The smaller cases (truncated listings, errors that name no object, foreign
+field, with the session's fault-free baseline sync of the same seed (which test_sync_live compares with
+production on its own). The smaller cases (truncated listings, errors that name no object, foreign
 `next` links) run one group each on the synced stack.
 """
 
@@ -29,11 +30,10 @@ from veritas_pipeline.cli import one_line
 from veritas_pipeline.engine.registry import SYNCED_MODELS
 from veritas_pipeline.engine.state import StateStore, journal
 
-from .conftest import StackInfo, group_metadata, run_sync, total
+from .conftest import SEED, Baseline, StackInfo, group_metadata, reset_stack, run_sync, total
 from .fault_proxy import FaultProxy, FaultRules, TokenTrap
-from .stack_helpers import REPO, read_stack_env, stack_command
+from .stack_helpers import REPO, read_stack_env
 
-SEED, SCALE = os.environ.get("VERITAS_STACK_SEED", "veritas"), os.environ.get("VERITAS_STACK_SCALE", "0")
 # The issue's rates: of VeritasBot's writes 10% lose their answer after committing, 5% are refused before being
 # forwarded, 5% are reset after committing; of production's reads 10% are refused or reset. Each kind hits at
 # least once whatever the seed's number of requests (the first eligible requests get one kind each).
@@ -104,16 +104,14 @@ class FaultedStack:
 
 
 @pytest.fixture(scope="module")
-def faulted(fresh_stack: StackInfo, tmp_path_factory) -> Iterator[FaultedStack]:
+def faulted(synced_baseline: Baseline, tmp_path_factory) -> Iterator[FaultedStack]:
     home = tmp_path_factory.mktemp("faults")
-    before = snapshot(fresh_stack)
-    clean = run_sync(home / "fault_free.db", write_concurrency=1, production={"read_concurrency": 1},
-                     veritas={"read_concurrency": 1})
-    assert clean.success and total(clean, "failed") == 0
-    fault_free = snapshot(fresh_stack)
+    assert total(synced_baseline.first, "failed") == 0
+    fault_free = snapshot(synced_baseline.stack)
 
-    stack_command("reset", "--seed", SEED, "--scale", SCALE, quiet=True)
-    env = read_stack_env()
+    stack = reset_stack()
+    before = snapshot(stack)
+    env = stack.env
     state_url = f"sqlite:///{home / 'faulted.db'}"
     # A veritas-sync whose first tenant create is committed and never answered, killed -9 right then.
     with FaultProxy(env["VERITASBOT_URL"], rules=FaultRules(stall_after_forward=r"^POST /api/tenancy/tenants/")) \
@@ -137,7 +135,7 @@ def faulted(fresh_stack: StackInfo, tmp_path_factory) -> Iterator[FaultedStack]:
         result = run_sync(state_url, production={"url": reads.url}, veritas={"url": writes.url},
                           batch_size=FAULTED_BATCH_SIZE)
         read_faults, write_faults = reads.stats, writes.stats
-    yield FaultedStack(fresh_stack, before, fault_free, snapshot(fresh_stack), result, state, left_open,
+    yield FaultedStack(stack, before, fault_free, snapshot(stack), result, state, left_open,
                        write_faults, read_faults)
 
 

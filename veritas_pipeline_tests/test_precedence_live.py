@@ -14,7 +14,8 @@ from veritas_pipeline.engine.registry import MODELS
 from veritas_pipeline.engine.state import StateStore
 from veritas_pipeline.metadata import Key
 
-from .conftest import StackInfo, group_metadata, production_sql, run_sync, table_rows
+from .conftest import Baseline, StackInfo, group_metadata, production_sql, reset_stack, run_sync, table_rows
+from .stack_helpers import stack_command
 
 DISCOVERY_TAGS = ("SSoT Synced from OpenShift", "SSoT Synced from vSphere", "SSoT Synced from Network Discovery")
 UP_TO_LOCATIONS = ["foundation", "organization", "locations"]
@@ -39,13 +40,12 @@ class Precedence:
 
 
 @pytest.fixture(scope="module")
-def precedence(fresh_stack: StackInfo, tmp_path_factory) -> Precedence:
-    state_db = tmp_path_factory.mktemp("precedence") / "state.db"
-    placement = discovered_placement(fresh_stack.veritas)
+def precedence(synced_baseline: Baseline) -> Precedence:
+    """The session's baseline sync, and where the seed placed VeritasBot's discovered devices before it."""
+    placement = discovered_placement(reset_stack().veritas)
     assert placement, "the seed left no discovered device in VeritasBot"
-    result = run_sync(state_db, groups=None)
-    assert result.success
-    return Precedence(fresh_stack, state_db, placement)
+    stack_command("restore", synced_baseline.copies, quiet=True)
+    return Precedence(synced_baseline.stack, synced_baseline.state_db, placement)
 
 
 def conflicts_in(result, group: str) -> list[str]:
