@@ -228,7 +228,7 @@ def main() -> int:
     print(f"    in process, incremental run        : {spread([s[1] for s in local])}")
     print(f"    in process, change to visible      : {spread([s[2] for s in local])}")
     print(f"    for comparison, a whole-group run  : {spread(whole_group)}  (organization, in process)")
-    print(f"    through dagster-daemon, with the sensor ticking every {CHANGE_SENSOR_INTERVAL_SECONDS} s:")
+    print(f"    through dagster-daemon, with the sensor's minimum interval {CHANGE_SENSOR_INTERVAL_SECONDS} s:")
     print(f"      change to run requested          : {spread([s[0] for s in daemon])}")
     print(f"      requested to started (queue, launch): {spread([s[1] for s in daemon])}")
     print(f"      run (its own process)            : {spread([s[2] for s in daemon])}")

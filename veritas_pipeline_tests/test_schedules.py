@@ -62,6 +62,13 @@ def test_the_change_sensor_starts_stopped_and_targets_the_writing_incremental_jo
     assert job.name == "incremental_sync" and WRITER_TAG.items() <= job.tags.items()
 
 
+def test_the_change_sensor_ticks_on_every_loop_of_the_sensor_daemon():
+    from dagster._daemon.sensor import MIN_INTERVAL_LOOP_TIME
+
+    # Its last tick started after the loop did: an interval as long as the loop would skip every other one.
+    assert defs.resolve_sensor_def("production_changes").minimum_interval_seconds <= MIN_INTERVAL_LOOP_TIME - 2
+
+
 def test_every_job_that_materializes_a_sync_group_carries_the_writer_tag_unless_it_is_a_dry_run():
     groups = {AssetKey(group) for group in GROUPS}
     for job in defs.resolve_all_job_defs():
