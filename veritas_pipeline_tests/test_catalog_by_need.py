@@ -175,11 +175,18 @@ def test_lookup_matches_handed_to_the_next_run_are_used_without_reading_either_s
             device = by_id[side][object_id]["device"]["id"]
             assert match.depends_on[side] == {object_id, device, by_id[side][device]["location"]["id"]}
 
+        # Adopted by natural key: the key both have is kept with the match.
+        assert match.key == first.natural_key(Side.PRODUCTION, "dcim.interface", pid) \
+            == first.natural_key(Side.VERITAS, "dcim.interface", match.veritas_id) is not None
+
     production, veritas = FilteringClient(production_rows, read_only=True), FilteringClient(veritas_rows)
     second = Catalog(production, veritas)
     second.use_lookup_matches(matches)
     second.prepare("dcim.interface", referenced)
     assert {pid: second.identity("dcim.interface", pid).veritas_id for pid in referenced} == resolved
+    for pid, match in matches["dcim.interface"].items():
+        assert second.natural_key(Side.PRODUCTION, "dcim.interface", pid) == match.key
+        assert second.natural_key(Side.VERITAS, "dcim.interface", match.veritas_id) == match.key
     assert production.listings == veritas.listings == []
     assert second.lookup_matches() == matches, "kept for the run after"
 
@@ -199,6 +206,10 @@ def test_a_lookup_match_read_from_an_object_the_run_writes_is_resolved_again():
     second.use_lookup_matches(matches)
     location = dict(veritas_rows["dcim/locations"][0])
     second.record_written("dcim.location", [location])  # e.g. the sync renamed the location the devices sit in
+    assert second.known_veritas_ids("dcim.interface") == set()
+    some = next(iter(matches["dcim.interface"].values()))
+    second.natural_key(Side.VERITAS, "dcim.interface", some.veritas_id)
+    assert [filters for endpoint, filters in veritas.listings if endpoint == "dcim/interfaces"], "its key read again"
     second.prepare("dcim.interface", referenced)
     assert all(second.identity("dcim.interface", pid).veritas_id == match.veritas_id
                for pid, match in matches["dcim.interface"].items())
@@ -206,10 +217,10 @@ def test_a_lookup_match_read_from_an_object_the_run_writes_is_resolved_again():
         "resolved again by natural key"
 
 
-def test_the_natural_keys_of_many_cables_read_their_ends_in_batches_not_one_by_one():
-    """Indexing a model by natural key (a cable's: its two ends, each an interface and its device) reads the
-    by-need rows the keys need once per model, as the identities of a run planned from kept matches ask."""
-    production_rows, veritas_rows, _referenced = estate(11, devices=10, interfaces=4)
+def cabled_estate(seed: int):
+    """estate() with a cable between each pair of production's interfaces, and its copy in VeritasBot (same
+    id, ends at VeritasBot's interfaces of the same device and name)."""
+    production_rows, veritas_rows, _referenced = estate(seed, devices=10, interfaces=4)
     device_names = {row["id"]: row["name"] for rows in (production_rows, veritas_rows) for row in rows["dcim/devices"]}
     veritas_interface = {(device_names[row["device"]["id"]], row["name"]): row["id"]
                          for row in veritas_rows["dcim/interfaces"]}
@@ -222,6 +233,13 @@ def test_the_natural_keys_of_many_cables_read_their_ends_in_batches_not_one_by_o
         veritas_rows["dcim/cables"].append({**cable, **{
             f"termination_{end}_id": veritas_interface[(device_names[row["device"]["id"]], row["name"])]
             for end, row in (("a", a), ("b", b))}})
+    return production_rows, veritas_rows
+
+
+def test_the_natural_keys_of_many_cables_read_their_ends_in_batches_not_one_by_one():
+    """Indexing a model by natural key (a cable's: its two ends, each an interface and its device) reads the
+    by-need rows the keys need once per model, as the identities of a run planned from kept matches ask."""
+    production_rows, veritas_rows = cabled_estate(11)
     production, veritas = FilteringClient(production_rows, read_only=True), FilteringClient(veritas_rows)
     catalog = Catalog(production, veritas)
 
@@ -230,3 +248,29 @@ def test_the_natural_keys_of_many_cables_read_their_ends_in_batches_not_one_by_o
     assert len(production_rows["dcim/cables"]) >= 10
     for endpoint in ("dcim/interfaces", "dcim/devices"):
         assert len([listed for listed, _filters in veritas.listings if listed == endpoint]) == 1, endpoint
+
+
+@pytest.mark.parametrize("seed", [12, 13])
+def test_with_kept_matches_the_natural_keys_of_cables_read_neither_side_s_ends(seed: int):
+    """The keys kept with the matches of a cable's ends give its key on both sides: a run planned from the
+    snapshot builds the cables' key indexes, and the checks their key columns, without reading an interface."""
+    production_rows, veritas_rows = cabled_estate(seed)
+    cables = [row["id"] for row in production_rows["dcim/cables"]]
+    ends = [row[f"termination_{end}_id"] for row in production_rows["dcim/cables"] for end in "ab"]
+    first = Catalog(FilteringClient(production_rows, read_only=True), FilteringClient(veritas_rows))
+    first.prepare("dcim.interface", ends)
+    for end in ends:
+        first.identity("dcim.interface", end)
+    expected = {side: {cable: first.natural_key(side, "dcim.cable", cable) for cable in cables} for side in Side}
+    assert expected[Side.PRODUCTION] == expected[Side.VERITAS]
+
+    production, veritas = FilteringClient(production_rows, read_only=True), FilteringClient(veritas_rows)
+    second = Catalog(production, veritas)
+    second.use_lookup_matches(first.lookup_matches())
+    for side in Side:
+        second.prepare_keys(side, "dcim.cable", cables)
+        assert {cable: second.natural_key(side, "dcim.cable", cable) for cable in cables} == expected[side]
+    assert second.known_veritas_ids("dcim.interface") == {first.identity("dcim.interface", end).veritas_id
+                                                          for end in ends}
+    read = {endpoint for client in (production, veritas) for endpoint, _filters in client.listings}
+    assert read <= {"dcim/cables"}, read

@@ -306,7 +306,10 @@ def test_after_a_sync_that_created_nothing_every_change_since_its_mark_is_read_a
 
 
 def lookup_match(production_ids: set[str], veritas_ids: set[str]) -> LookupMatch:
-    return LookupMatch(uid(), {Side.PRODUCTION.value: frozenset(production_ids), Side.VERITAS.value: frozenset(veritas_ids)})
+    """With a natural key shaped as an interface's (its device's key nested, empty parts None): it must come
+    back from the state database as it was kept."""
+    return LookupMatch(uid(), {Side.PRODUCTION.value: frozenset(production_ids), Side.VERITAS.value: frozenset(veritas_ids)},
+                       key=((f"device {uid()[:4]}", None, ("Site", None)), "eth1/1"))
 
 
 def test_lookup_matches_read_from_an_object_either_feed_logged_are_dropped_and_the_rest_kept(tmp_path):

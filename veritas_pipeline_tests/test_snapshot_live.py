@@ -70,6 +70,13 @@ def searched_by_key(planned: Baseline, sent: list[tuple[str, str, str]], matches
             if looked_for(sent, planned.stack.veritas.get(f"dcim/interfaces/{match.veritas_id}"))}
 
 
+def asked_by_id(sent: list[tuple[str, str, str]], side: str, endpoint: str) -> set[str]:
+    """Every id the run asked one instance for by `id=` on this endpoint."""
+    return {object_id for sent_side, method, path in sent
+            if sent_side == side and method == "GET" and urlsplit(path).path == endpoint
+            for object_id in parse_qs(urlsplit(path).query).get("id", ())}
+
+
 def sources(result) -> set[str]:
     return {group_metadata(result, group)[Key.DATA_SOURCE] for group in GROUPS}
 
@@ -95,6 +102,11 @@ def test_a_full_sync_right_after_one_reads_only_the_feeds_and_writes_nothing(pla
     matches = stored_matches(planned)
     assert matches, "the first sync keeps the interfaces it matched"
     assert searched_by_key(planned, sent, matches) == set()
+    # Nor read by id on either side: their matches keep the natural key both have, which the cables' keys need.
+    keyed = {production_id: match for production_id, match in matches.items() if match.key is not None}
+    assert keyed, "the interfaces matched by natural key keep it"
+    assert not asked_by_id(sent, PRODUCTION, "/api/dcim/interfaces/") & set(keyed)
+    assert not asked_by_id(sent, VERITAS, "/api/dcim/interfaces/") & {match.veritas_id for match in keyed.values()}
 
 
 def test_changes_on_both_sides_since_the_last_run_reach_the_plan(planned: Baseline):

@@ -16,9 +16,10 @@ It answers:
   keeps it (its remembered adoption; among production objects sharing a natural key, the oldest) and the
   second is CLAIMED, not synced.
 
-Lookup matches: a full sync planned from the row snapshot is handed the lookup-model identities an earlier
-run resolved and no feed entry since has touched (`use_lookup_matches`), and asks neither side about those
-objects; `lookup_matches` gives back this run's, with the ids each was read from, to be kept for the next.
+Lookup matches: a full sync planned from the row snapshot (and the checks run alone) is handed the
+lookup-model identities an earlier run resolved and no feed entry since has touched (`use_lookup_matches`),
+and asks neither side about those objects, nor, for a match made by natural key, about their keys;
+`lookup_matches` gives back this run's, with the ids each was read from and the key, to be kept for the next.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 from .client import IncompleteRead, NautobotClient, NautobotUnavailable, QueryRefused
 from .registry import MODELS, TAG_MODEL, ModelSpec
-from .state import LookupMatch
+from .state import LookupMatch, storable_key
 from .values import ref_id
 
 log = logging.getLogger(__name__)
@@ -93,6 +94,8 @@ class Catalog:
         self._known_matches: dict[str, dict[str, LookupMatch]] = {}
         # Every object some known match was read from, per side: most writes touch none, and skip the scan.
         self._match_sources: dict[str, set[str]] = {}
+        # The natural keys known matches keep, on both sides ((side, label) -> id -> key): neither is read.
+        self._known_keys: dict[tuple[Side, str], dict[str, tuple]] = {}
 
     # ---------------------------------------------------------------- rows
     def rows(self, side: Side, label: str) -> Mapping[str, dict]:
@@ -243,10 +246,11 @@ class Catalog:
         self._fetch_key_references(side, label, set(ids))
 
     def _fetch_key_references(self, side: Side, label: str, ids: set[str]) -> None:
-        """Read what the natural keys of these rows reference, model by model, down to models read whole."""
+        """Read what the natural keys of these rows reference, model by model, down to models read whole (or
+        to keys known matches keep)."""
         spec, rows = MODELS[label], self.rows(side, label)
         targets: dict[str, set[str]] = {}
-        for object_id in ids:
+        for object_id in ids - self._known_keys.get((side, label), {}).keys():  # their rows are not needed
             row = rows.get(object_id)
             for name in spec.key if row else ():
                 key_field = spec.field(name)
@@ -254,6 +258,7 @@ class Catalog:
                 if target in MODELS and ref_id(row.get(name)):
                     targets.setdefault(target, set()).add(ref_id(row.get(name)))
         for target, target_ids in targets.items():
+            target_ids -= self._known_keys.get((side, target), {}).keys()
             target_rows = self.rows(side, target)
             if isinstance(target_rows, _RowsById):
                 target_rows.fetch(target_ids)
@@ -330,6 +335,9 @@ class Catalog:
     def natural_key(self, side: Side, label: str, object_id: str | None) -> Any:
         if object_id is None:
             return None
+        known = self._known_keys.get((side, label), {}).get(object_id)
+        if known is not None:
+            return known
         keys = self._keys.setdefault((side, label), {})
         if object_id not in keys:
             row = self.rows(side, label).get(object_id)
@@ -381,13 +389,16 @@ class Catalog:
         since) as they are, instead of reading both sides for them."""
         self._known_matches = {label: dict(by_id) for label, by_id in matches.items()
                                if label in MODELS and not MODELS[label].synced}
-        self._match_sources = {}
+        self._match_sources, self._known_keys = {}, {}
         for label, by_id in self._known_matches.items():
             self._identities.pop(label, None)
             self._remembering.pop(label, None)
-            for match in by_id.values():
+            for production_id, match in by_id.items():
                 for side, ids in match.depends_on.items():
                     self._match_sources.setdefault(side, set()).update(ids)
+                if match.key is not None:
+                    self._known_keys.setdefault((Side.PRODUCTION, label), {})[production_id] = match.key
+                    self._known_keys.setdefault((Side.VERITAS, label), {})[match.veritas_id] = match.key
 
     def _drop_known_matches(self, side: Side, changed: set[str]) -> None:
         """Forget the known matches read from these objects of `side` (this run changed them)."""
@@ -396,8 +407,11 @@ class Catalog:
         for label, by_id in self._known_matches.items():
             stale = [production_id for production_id, match in by_id.items() if match.stale(side.value, changed)]
             for production_id in stale:
-                del by_id[production_id]
+                match = by_id.pop(production_id)
                 self._identities.get(label, {}).pop(production_id, None)
+                for key_side, object_id in ((Side.PRODUCTION, production_id), (Side.VERITAS, match.veritas_id)):
+                    self._known_keys.get((key_side, label), {}).pop(object_id, None)
+                    self._keys.get((key_side, label), {}).pop(object_id, None)
             if stale:
                 self._remembering.pop(label, None)
 
@@ -419,11 +433,24 @@ class Catalog:
                 elif identity.match is Match.ADOPTED:  # it holds while neither natural key changes
                     match = LookupMatch(identity.veritas_id, {
                         Side.PRODUCTION.value: frozenset(self._key_sources(Side.PRODUCTION, label, production_id)),
-                        Side.VERITAS.value: frozenset(self._key_sources(Side.VERITAS, label, identity.veritas_id))})
+                        Side.VERITAS.value: frozenset(self._key_sources(Side.VERITAS, label, identity.veritas_id))},
+                        key=self._shared_key(label, production_id, identity.veritas_id))
                 else:
                     continue
                 matches.setdefault(label, {})[production_id] = match
         return matches
+
+    def _shared_key(self, label: str, production_id: str, veritas_id: str) -> tuple | None:
+        """The natural key both objects were found to have (as computed: nothing is read), if the state
+        database can keep it; None for an adoption remembered across a rename."""
+        key = self._keys.get((Side.PRODUCTION, label), {}).get(production_id)
+        same = key is not None and key == self._keys.get((Side.VERITAS, label), {}).get(veritas_id)
+        return storable_key(key) if same else None
+
+    def known_veritas_ids(self, label: str) -> set[str]:
+        """VeritasBot objects of a lookup model that known matches stand for: there, as a deletion logged in
+        VeritasBot's feed would have dropped their match."""
+        return {match.veritas_id for match in self._known_matches.get(label, {}).values()}
 
     def _key_sources(self, side: Side, label: str, object_id: str | None) -> set[str]:
         """The object and every object its natural key was read from, on one side (as read: nothing is fetched)."""

@@ -110,8 +110,9 @@ class GroupData:
         for label, target_ids in sorted(referenced):
             if label in own:
                 continue
-            self.catalog.fetch(Side.VERITAS, label, target_ids)  # the referenced ones, where read by need
-            for veritas_id in self.catalog.rows(Side.VERITAS, label):
+            known = self.catalog.known_veritas_ids(label) & set(target_ids)  # there, and need not be read
+            self.catalog.fetch(Side.VERITAS, label, set(target_ids) - known)  # the rest, where read by need
+            for veritas_id in dict.fromkeys([*self.catalog.rows(Side.VERITAS, label), *sorted(known)]):
                 rows.append({"label": label, "id": veritas_id,
                              "name": self.catalog.display(Side.VERITAS, label, veritas_id), "key": None,
                              "production_id": None, "sync_tag": False, "discovery_tag": False, "written": False})

@@ -152,12 +152,14 @@ snapshot_feeds = Table(
 # Lookup matches (snapshot.py): the VeritasBot object a production object of a lookup model (a discovered
 # device, interface...) resolved to, valid as of the snapshot's cursors. `depends_on`: side -> ids of the
 # objects its natural key was read from on that side; a change to any of them drops the match.
+# `natural_key`: the key both objects share, when they were matched by it (else null).
 lookup_matches = Table(
     "lookup_matches", metadata,
     Column("model", String(100), primary_key=True),
     Column("production_id", String(36), primary_key=True),
     Column("veritas_id", String(36), nullable=False),
     Column("depends_on", JSON, nullable=False),
+    Column("natural_key", JSON, nullable=True),
 )
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -247,10 +249,13 @@ class StoredSnapshot:
 @dataclass(frozen=True)
 class LookupMatch:
     """A production object of a lookup model resolved to `veritas_id`; `depends_on`: side -> the ids of the
-    objects (itself and what its natural key references) the match was read from on that side."""
+    objects (itself and what its natural key references) the match was read from on that side. `key`: the
+    natural key both objects have, kept when they were matched by it (else None): while the match holds,
+    neither side need be read to know it."""
 
     veritas_id: str
     depends_on: Mapping[str, frozenset[str]]
+    key: tuple | None = None
 
     def stale(self, side: str, changed: set[str]) -> bool:
         return not changed.isdisjoint(self.depends_on.get(side, ()))
@@ -259,8 +264,22 @@ class LookupMatch:
 LookupMatches = Mapping[str, Mapping[str, LookupMatch]]  # label -> production id -> match
 
 
-def _stored_match(veritas_id: str, depends_on: Mapping[str, list[str]]) -> LookupMatch:
-    return LookupMatch(veritas_id, {side: frozenset(ids) for side, ids in depends_on.items()})
+def _stored_match(veritas_id: str, depends_on: Mapping[str, list[str]], key: list | None) -> LookupMatch:
+    return LookupMatch(veritas_id, {side: frozenset(ids) for side, ids in depends_on.items()}, stored_key(key))
+
+
+def stored_key(value: Any) -> Any:
+    """A natural key as it comes back from JSON: its tuples were stored as lists."""
+    return tuple(stored_key(part) for part in value) if isinstance(value, list) else value
+
+
+def storable_key(key: Any) -> tuple | None:
+    """The natural key if it comes back from the state database equal to itself (strings, numbers, None and
+    tuples of them), else None: a key kept must compare as the one computed from the rows would."""
+    try:
+        return key if isinstance(key, tuple) and stored_key(json.loads(json.dumps(key))) == key else None
+    except (TypeError, ValueError):
+        return None
 
 
 def _text(value: Any) -> str | None:
@@ -519,15 +538,16 @@ class StateStore:
         """label -> production id -> the lookup match kept with the snapshot."""
         found: dict[str, dict[str, LookupMatch]] = {}
         with self.engine.connect() as connection:
-            for label, production_id, veritas_id, depends_on in connection.execute(select(lookup_matches)):
-                found.setdefault(label, {})[production_id] = _stored_match(veritas_id, depends_on)
+            for label, production_id, veritas_id, depends_on, key in connection.execute(select(lookup_matches)):
+                found.setdefault(label, {})[production_id] = _stored_match(veritas_id, depends_on, key)
         return found
 
     @staticmethod
     def _replace_matches(connection, matches: LookupMatches) -> None:
         connection.execute(delete(lookup_matches))
         rows = [{"model": label, "production_id": production_id, "veritas_id": match.veritas_id,
-                 "depends_on": {side: sorted(ids) for side, ids in match.depends_on.items()}}
+                 "depends_on": {side: sorted(ids) for side, ids in match.depends_on.items()},
+                 "natural_key": match.key}
                 for label, by_id in matches.items() for production_id, match in by_id.items()]
         for start in range(0, len(rows), _SNAPSHOT_CHUNK):
             connection.execute(insert(lookup_matches), rows[start:start + _SNAPSHOT_CHUNK])
@@ -538,8 +558,8 @@ class StateStore:
         if not changed_ids:
             return
         stale: dict[str, list[str]] = {}
-        for label, production_id, veritas_id, depends_on in connection.execute(select(lookup_matches)):
-            if _stored_match(veritas_id, depends_on).stale(side, changed_ids):
+        for label, production_id, veritas_id, depends_on, key in connection.execute(select(lookup_matches)):
+            if _stored_match(veritas_id, depends_on, key).stale(side, changed_ids):
                 stale.setdefault(label, []).append(production_id)
         for label, ids in stale.items():
             for start in range(0, len(ids), _SNAPSHOT_CHUNK):

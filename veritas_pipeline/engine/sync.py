@@ -287,7 +287,8 @@ class SyncEngine:
 
     def refresh_from_snapshot(self) -> RefreshReport | None:
         """For checks run alone (this engine synced nothing): the synced models' rows from the row snapshot,
-        brought up to date through both change feeds, handed to the catalog; once per engine. None when
+        brought up to date through both change feeds, and the lookup matches that still hold, handed to the
+        catalog; once per engine. None when
         the engine synced in this run: its catalog holds what it read and wrote."""
         if self.state is None or self._synced_groups or self.incremental:
             return None
@@ -295,6 +296,7 @@ class SyncEngine:
             rows, self._refresh = self._row_snapshot().refresh()
             for (side, label), table in rows.items():
                 self.catalog.use_rows(side, label, table)
+            self.catalog.use_lookup_matches(self.state.load_lookup_matches())
         return self._refresh
 
     def prune_orphans(self, *, dry_run: bool = False) -> PruneReport:
