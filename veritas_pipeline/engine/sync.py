@@ -288,8 +288,8 @@ class SyncEngine:
     def refresh_from_snapshot(self) -> RefreshReport | None:
         """For checks run alone (this engine synced nothing): the synced models' rows from the row snapshot,
         brought up to date through both change feeds, and the lookup matches that still hold, handed to the
-        catalog; once per engine. None when
-        the engine synced in this run: its catalog holds what it read and wrote."""
+        catalog; once per engine. None when the engine synced in this run: its catalog holds what it read and
+        wrote."""
         if self.state is None or self._synced_groups or self.incremental:
             return None
         if self._refresh is None:
