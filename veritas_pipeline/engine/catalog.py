@@ -85,7 +85,9 @@ class Catalog:
         self._remembered = adoptions or (lambda label: {})
         self._remembered_by_label: dict[str, dict[str, str]] = {}
         self._remembering: dict[str, dict[str, list[str]]] = {}  # label -> VeritasBot id -> production ids
-        self._production_key_index: dict[str, dict[Any, list[str]]] = {}
+        # label -> (natural key -> production ids, how many of the model's production rows it covers): rows
+        # read by need only grow, in the order read, so each is indexed once however often the index is asked.
+        self._production_key_index: dict[str, tuple[dict[Any, list[str]], int]] = {}
         self.load_seconds = 0.0
         self.failed_reads: list[tuple[Side, str, str]] = []  # (side, label, error) of every whole read that raised
         self.rows_read = {Side.PRODUCTION: 0, Side.VERITAS: 0}
@@ -526,17 +528,15 @@ class Catalog:
         return None if oldest == production_id else oldest
 
     def _production_index(self, label: str) -> dict[Any, list[str]]:
-        """Natural key -> production ids, over the production rows read so far (kept once the model is
-        read whole)."""
-        if label in self._production_key_index:
-            return self._production_key_index[label]
+        """Natural key -> production ids, over the production rows read so far."""
         rows = self.rows(Side.PRODUCTION, label)
-        self.prepare_keys(Side.PRODUCTION, label, list(rows))
-        index: dict[Any, list[str]] = {}
-        for object_id in list(rows):
-            index.setdefault(self.natural_key(Side.PRODUCTION, label, object_id), []).append(object_id)
-        if not isinstance(rows, _RowsById):
-            self._production_key_index[label] = index
+        index, indexed = self._production_key_index.get(label, ({}, 0))
+        if len(rows) > indexed:
+            new = list(rows)[indexed:]
+            self.prepare_keys(Side.PRODUCTION, label, new)  # may read more of a tree model: indexed next time
+            for object_id in new:
+                index.setdefault(self.natural_key(Side.PRODUCTION, label, object_id), []).append(object_id)
+            self._production_key_index[label] = index, indexed + len(new)
         return index
 
     def _index(self, label: str) -> dict[Any, list[str]]:
@@ -559,7 +559,10 @@ class _RowsById(Mapping):
         self._absent: set[str] = set()  # not on that side (deleted, or never there): asked once
 
     def fetch(self, ids: Iterable[str]) -> None:
-        missing = set(ids) - self._found.keys() - self._absent - {None}  # no id: an empty `id=` lists everything
+        # Membership per id asked: a set difference with the dict's keys would walk every row read so far.
+        # No id is asked for: an empty `id=` lists everything.
+        missing = {object_id for object_id in ids
+                   if object_id is not None and object_id not in self._found and object_id not in self._absent}
         if missing:
             self._found.update((row["id"], row) for row in self._read(missing))
             self._absent |= missing - self._found.keys()
@@ -581,7 +584,8 @@ class _RowsById(Mapping):
         return set(self._absent)
 
     def __getitem__(self, object_id: str) -> dict:
-        self.fetch([object_id])
+        if object_id not in self._found:
+            self.fetch([object_id])
         return self._found[object_id]
 
     def __iter__(self) -> Iterator[str]:
