@@ -96,6 +96,7 @@ class Baseline:
     stack: StackInfo
     state_db: Path  # the module's own copy of the sync's state database
     first: object  # the sync's run result
+    seeded_devices: list[dict]  # VeritasBot's devices (discovered data the sync never writes) before the sync
     copies: str = BASELINE  # `stack restore` puts both instances back to right after the sync
 
 
@@ -103,6 +104,7 @@ class Baseline:
 class _BaselineSync:
     state_db: Path
     first: object
+    seeded_devices: list[dict]
     on_stack: bool  # nothing has changed the stack since the sync
 
 
@@ -112,12 +114,12 @@ def _baseline_sync(stack: StackInfo, tmp_path_factory) -> _BaselineSync:
     databases are copied right after it."""
     from veritas_pipeline.engine.registry import GROUPS
 
-    stack_command("reset", "--seed", SEED, "--scale", SCALE)
+    seeded_devices = reset_stack().veritas.all("dcim/devices")
     state_db = tmp_path_factory.mktemp("baseline") / "state.db"
     first = run_sync(state_db, groups=[*GROUPS, "orphans"])
     assert first.success
     stack_command("backup", BASELINE)
-    return _BaselineSync(state_db, first, on_stack=True)
+    return _BaselineSync(state_db, first, seeded_devices, on_stack=True)
 
 
 @pytest.fixture(scope="module")
@@ -130,7 +132,7 @@ def synced_baseline(_baseline_sync: _BaselineSync, tmp_path_factory) -> Baseline
         stack_command("restore", BASELINE)
     state_db = tmp_path_factory.mktemp("synced") / "state.db"
     shutil.copy(_baseline_sync.state_db, state_db)
-    return Baseline(StackInfo(read_stack_env()), state_db, _baseline_sync.first)
+    return Baseline(StackInfo(read_stack_env()), state_db, _baseline_sync.first, _baseline_sync.seeded_devices)
 
 
 def production_sql(sql: str) -> str:

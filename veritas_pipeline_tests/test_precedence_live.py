@@ -14,8 +14,7 @@ from veritas_pipeline.engine.registry import MODELS
 from veritas_pipeline.engine.state import StateStore
 from veritas_pipeline.metadata import Key
 
-from .conftest import Baseline, StackInfo, group_metadata, production_sql, reset_stack, run_sync, table_rows
-from .stack_helpers import stack_command
+from .conftest import Baseline, StackInfo, group_metadata, production_sql, run_sync, table_rows
 
 DISCOVERY_TAGS = ("SSoT Synced from OpenShift", "SSoT Synced from vSphere", "SSoT Synced from Network Discovery")
 UP_TO_LOCATIONS = ["foundation", "organization", "locations"]
@@ -25,8 +24,7 @@ def rid(value):
     return value.get("id") if isinstance(value, dict) else value
 
 
-def discovered_placement(veritas) -> dict[str, tuple]:
-    devices = [device for tag in DISCOVERY_TAGS for device in veritas.all("dcim/devices", tags=tag)]
+def placement(devices: list[dict]) -> dict[str, tuple]:
     return {device["id"]: (rid(device["location"]), rid(device["rack"]), device["position"]) for device in devices}
 
 
@@ -41,11 +39,11 @@ class Precedence:
 
 @pytest.fixture(scope="module")
 def precedence(synced_baseline: Baseline) -> Precedence:
-    """The session's baseline sync, and where the seed placed VeritasBot's discovered devices before it."""
-    placement = discovered_placement(reset_stack().veritas)
-    assert placement, "the seed left no discovered device in VeritasBot"
-    stack_command("restore", synced_baseline.copies, quiet=True)
-    return Precedence(synced_baseline.stack, synced_baseline.state_db, placement)
+    """The session's baseline sync, and where the seed placed VeritasBot's devices before it."""
+    tags = {tag["id"] for tag in synced_baseline.stack.veritas.all("extras/tags") if tag["name"] in DISCOVERY_TAGS}
+    assert any(rid(tag) in tags for device in synced_baseline.seeded_devices for tag in device["tags"]), \
+        "the seed left no discovered device in VeritasBot"
+    return Precedence(synced_baseline.stack, synced_baseline.state_db, placement(synced_baseline.seeded_devices))
 
 
 def conflicts_in(result, group: str) -> list[str]:
@@ -104,7 +102,7 @@ def test_adopted_object_keeps_its_veritas_uuid_and_receives_safe_fields(preceden
 
 
 def test_locations_with_discovered_devices_keep_them_and_their_placement(precedence: Precedence):
-    assert discovered_placement(precedence.stack.veritas) == precedence.placement_before
+    assert placement(precedence.stack.veritas.all("dcim/devices")) == precedence.placement_before
 
 
 def test_policy_changes_by_configuration_alone(precedence: Precedence, tmp_path, monkeypatch):
