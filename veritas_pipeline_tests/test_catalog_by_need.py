@@ -296,3 +296,28 @@ def test_resolving_many_interfaces_computes_each_production_key_a_bounded_number
     assert all(catalog.identity("dcim.interface", pid).match is Match.ADOPTED for pid in referenced)
     assert len(referenced) > 50
     assert len(asked) <= 3 * len(referenced), (len(asked), len(referenced))
+
+
+def test_the_checks_frames_with_kept_matches_read_no_cable_end_and_find_every_reference():
+    """The data-quality frames of the cabling group, from a catalog handed the matches of the cables' ends:
+    the ends count as present in VeritasBot without being read (one by one, to name them, or in batches),
+    and referential integrity finds nothing lost."""
+    from veritas_pipeline.engine import quality
+    from veritas_pipeline.engine.frames import GroupData
+    from veritas_pipeline.engine.policy import PrecedencePolicy
+
+    production_rows, veritas_rows = cabled_estate(15)
+    ends = [row[f"termination_{end}_id"] for row in production_rows["dcim/cables"] for end in "ab"]
+    first = Catalog(FilteringClient(production_rows, read_only=True), FilteringClient(veritas_rows))
+    first.prepare("dcim.interface", ends)
+    for end in ends:
+        first.identity("dcim.interface", end)
+
+    production, veritas = FilteringClient(production_rows, read_only=True), FilteringClient(veritas_rows)
+    catalog = Catalog(production, veritas)
+    catalog.use_lookup_matches(first.lookup_matches())
+    data = GroupData(catalog, PrecedencePolicy(), None, "cabling")
+    outcome = quality.referential_integrity("cabling", data.production, data.veritas, data.references)
+    assert outcome.passed, outcome
+    read = {endpoint for client in (production, veritas) for endpoint, _filters in client.listings}
+    assert not read & {"dcim/interfaces", "dcim/devices", "dcim/locations"}, read

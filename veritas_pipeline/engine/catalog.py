@@ -360,8 +360,14 @@ class Catalog:
         return tuple(parts)
 
     def display(self, side: Side, label: str, object_id: str) -> str:
-        row = self.rows(side, label).get(object_id) or {}
+        """The object's name as read, else its id: naming an object never reads it (one GET per name)."""
+        row = self._row_if_read(side, label, object_id) or {}
         return str(row.get("display") or row.get("name") or object_id)
+
+    def _row_if_read(self, side: Side, label: str, object_id: str) -> dict | None:
+        """The row, if the model's rows hold it: a model read by need is not asked for it."""
+        table = self.rows(side, label)
+        return table.read(object_id) if isinstance(table, _RowsById) else table.get(object_id)
 
     def remembered_adoptions(self, label: str) -> dict[str, str]:
         """Production id -> VeritasBot id of every adoption an earlier run recorded (read once per run)."""
@@ -458,8 +464,7 @@ class Catalog:
         """The object and every object its natural key was read from, on one side (as read: nothing is fetched)."""
         if object_id is None:
             return set()
-        table = self._rows.get((side, label), {})
-        row = table.read(object_id) if isinstance(table, _RowsById) else table.get(object_id)
+        row = self._row_if_read(side, label, object_id)
         found = {object_id}
         for name in MODELS[label].key if row else ():
             key_field = MODELS[label].field(name)
