@@ -238,6 +238,22 @@ def test_a_feed_that_lost_the_changes_its_cursor_was_read_to_reads_that_side_who
     assert sorted(veritas.whole_reads) == sorted(LABELS)
 
 
+def test_a_feed_restored_to_a_backup_within_the_cursor_s_overlap_window_reads_that_side_whole(tmp_path):
+    """The cursor keeps the changes of its overlap window: a backup taken within that window still holds
+    the older ones, and only the newest are gone."""
+    instances = seeded()
+    veritas = instances[Side.VERITAS]
+    for number in range(60):
+        veritas.put(TENANT, tenant(f"before the backup {number}", None))
+    backup = list(veritas.feed)
+    veritas.put(TENANT, tenant("after the backup", None))
+    snapshot, _state = saved(tmp_path, instances)
+    veritas.feed = backup  # restored from the backup: only the last change the cursor was read to is gone
+    _rows, report = snapshot.refresh()
+    assert "restored or replaced" in report.sides[Side.VERITAS].reason
+    assert sorted(veritas.whole_reads) == sorted(LABELS)
+
+
 def test_a_whole_read_is_due_without_a_snapshot_when_the_interval_is_0_and_when_it_is_older(tmp_path):
     instances = seeded()
     state = StateStore(f"sqlite:///{tmp_path / 'state.db'}")

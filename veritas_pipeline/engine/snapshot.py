@@ -41,6 +41,7 @@ from .state import LookupMatches, StateStore, StoredSnapshot
 log = logging.getLogger(__name__)
 
 CONTENT_TYPES = "extras/content-types"
+_SEEN_PER_REQUEST = 50  # change ids per feed request when checking the cursor's changes are still there
 # Every synced model: together, each group's models, the synced models they reference and the tree types.
 SNAPSHOT_LABELS: tuple[str, ...] = tuple(spec.label for spec in SYNCED_MODELS)
 
@@ -253,10 +254,14 @@ class RowSnapshot:
         oldest = client.get_json(FEED_ENDPOINT, limit=1, sort="time", depth=0)["results"]
         if oldest and parse_time(oldest[0]["time"]) > cursor.time:
             return f"the change feed no longer reaches back to {cursor.time.isoformat()} (retention)"
-        # The changes the cursor was read to must still be there: an instance restored from a backup, or
-        # replaced, has a feed that never held them (and may hold nothing newer to say what changed).
-        if cursor.seen and not client.get_json(FEED_ENDPOINT, id=sorted(cursor.seen)[:50], limit=1, depth=0)["results"]:
-            return "the change feed no longer holds the changes it was read to (the instance was restored or replaced)"
+        # The changes the cursor was read to must all still be there: an instance restored from a backup, or
+        # replaced, has a feed that never held them (and may hold nothing newer to say what changed). All:
+        # those of the overlap window before the cursor may predate the backup, and be held still.
+        seen = sorted(cursor.seen)
+        for start in range(0, len(seen), _SEEN_PER_REQUEST):
+            asked = seen[start:start + _SEEN_PER_REQUEST]
+            if client.get_json(FEED_ENDPOINT, id=asked, limit=1, depth=0)["count"] < len(asked):
+                return "the change feed no longer holds the changes it was read to (the instance was restored or replaced)"
         return ""
 
     def whole_read_due(self, interval_seconds: float) -> str:
