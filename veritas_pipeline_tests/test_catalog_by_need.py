@@ -321,3 +321,28 @@ def test_the_checks_frames_with_kept_matches_read_no_cable_end_and_find_every_re
     assert outcome.passed, outcome
     read = {endpoint for client in (production, veritas) for endpoint, _filters in client.listings}
     assert not read & {"dcim/interfaces", "dcim/devices", "dcim/locations"}, read
+
+
+def test_a_match_resolved_through_a_kept_key_depends_on_what_that_key_was_read_from():
+    """An interface resolved in a run whose device's key came from a kept match (its row unread) must still
+    be dropped when the device's location changes: it inherits the objects the device's match was read from."""
+    production_rows, veritas_rows, referenced = estate(16, devices=4, interfaces=3)
+    devices = [row["id"] for row in production_rows["dcim/devices"]]
+    first = Catalog(FilteringClient(production_rows, read_only=True), FilteringClient(veritas_rows))
+    first.prepare("dcim.device", devices)
+    for device in devices:
+        first.identity("dcim.device", device)
+    device_matches = first.lookup_matches()["dcim.device"]
+    assert all(match.key is not None for match in device_matches.values())
+
+    second = Catalog(FilteringClient(production_rows, read_only=True), FilteringClient(veritas_rows))
+    second.use_lookup_matches({"dcim.device": device_matches})
+    interfaces = [row["id"] for row in production_rows["dcim/interfaces"]]
+    second.prepare("dcim.interface", interfaces)
+    for interface in interfaces:
+        second.identity("dcim.interface", interface)
+    by_id = {row["id"]: row for row in production_rows["dcim/interfaces"]}
+    for pid, match in second.lookup_matches()["dcim.interface"].items():
+        device_match = device_matches[by_id[pid]["device"]["id"]]
+        for side in ("production", "veritas"):
+            assert device_match.depends_on[side] <= match.depends_on[side], (pid, side)

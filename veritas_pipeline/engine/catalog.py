@@ -96,8 +96,9 @@ class Catalog:
         self._known_matches: dict[str, dict[str, LookupMatch]] = {}
         # Every object some known match was read from, per side: most writes touch none, and skip the scan.
         self._match_sources: dict[str, set[str]] = {}
-        # The natural keys known matches keep, on both sides ((side, label) -> id -> key): neither is read.
-        self._known_keys: dict[tuple[Side, str], dict[str, tuple]] = {}
+        # Known matches that keep their natural key, by their object on each side ((side, label) -> id ->
+        # match): the key, and the objects it was read from, need no read.
+        self._keyed_matches: dict[tuple[Side, str], dict[str, LookupMatch]] = {}
 
     # ---------------------------------------------------------------- rows
     def rows(self, side: Side, label: str) -> Mapping[str, dict]:
@@ -252,7 +253,7 @@ class Catalog:
         to keys known matches keep)."""
         spec, rows = MODELS[label], self.rows(side, label)
         targets: dict[str, set[str]] = {}
-        for object_id in ids - self._known_keys.get((side, label), {}).keys():  # their rows are not needed
+        for object_id in ids - self._keyed_matches.get((side, label), {}).keys():  # their rows are not needed
             row = rows.get(object_id)
             for name in spec.key if row else ():
                 key_field = spec.field(name)
@@ -260,7 +261,7 @@ class Catalog:
                 if target in MODELS and ref_id(row.get(name)):
                     targets.setdefault(target, set()).add(ref_id(row.get(name)))
         for target, target_ids in targets.items():
-            target_ids -= self._known_keys.get((side, target), {}).keys()
+            target_ids -= self._keyed_matches.get((side, target), {}).keys()
             target_rows = self.rows(side, target)
             if isinstance(target_rows, _RowsById):
                 target_rows.fetch(target_ids)
@@ -337,9 +338,9 @@ class Catalog:
     def natural_key(self, side: Side, label: str, object_id: str | None) -> Any:
         if object_id is None:
             return None
-        known = self._known_keys.get((side, label), {}).get(object_id)
-        if known is not None:
-            return known
+        keyed = self._keyed_matches.get((side, label), {}).get(object_id)
+        if keyed is not None:
+            return keyed.key
         keys = self._keys.setdefault((side, label), {})
         if object_id not in keys:
             row = self.rows(side, label).get(object_id)
@@ -397,7 +398,7 @@ class Catalog:
         since) as they are, instead of reading both sides for them."""
         self._known_matches = {label: dict(by_id) for label, by_id in matches.items()
                                if label in MODELS and not MODELS[label].synced}
-        self._match_sources, self._known_keys = {}, {}
+        self._match_sources, self._keyed_matches = {}, {}
         for label, by_id in self._known_matches.items():
             self._identities.pop(label, None)
             self._remembering.pop(label, None)
@@ -405,8 +406,8 @@ class Catalog:
                 for side, ids in match.depends_on.items():
                     self._match_sources.setdefault(side, set()).update(ids)
                 if match.key is not None:
-                    self._known_keys.setdefault((Side.PRODUCTION, label), {})[production_id] = match.key
-                    self._known_keys.setdefault((Side.VERITAS, label), {})[match.veritas_id] = match.key
+                    self._keyed_matches.setdefault((Side.PRODUCTION, label), {})[production_id] = match
+                    self._keyed_matches.setdefault((Side.VERITAS, label), {})[match.veritas_id] = match
 
     def _drop_known_matches(self, side: Side, changed: set[str]) -> None:
         """Forget the known matches read from these objects of `side` (this run changed them)."""
@@ -418,7 +419,7 @@ class Catalog:
                 match = by_id.pop(production_id)
                 self._identities.get(label, {}).pop(production_id, None)
                 for key_side, object_id in ((Side.PRODUCTION, production_id), (Side.VERITAS, match.veritas_id)):
-                    self._known_keys.get((key_side, label), {}).pop(object_id, None)
+                    self._keyed_matches.get((key_side, label), {}).pop(object_id, None)
                     self._keys.get((key_side, label), {}).pop(object_id, None)
             if stale:
                 self._remembering.pop(label, None)
@@ -464,6 +465,9 @@ class Catalog:
         """The object and every object its natural key was read from, on one side (as read: nothing is fetched)."""
         if object_id is None:
             return set()
+        keyed = self._keyed_matches.get((side, label), {}).get(object_id)
+        if keyed is not None:  # its key came from its match, unread: so do the objects it was read from
+            return {object_id, *keyed.depends_on.get(side.value, ())}
         row = self._row_if_read(side, label, object_id)
         found = {object_id}
         for name in MODELS[label].key if row else ():
