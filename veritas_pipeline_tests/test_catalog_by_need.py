@@ -76,6 +76,18 @@ def estate(seed: int, devices: int = 30, interfaces: int = 20):
     return production, veritas, referenced
 
 
+def resolved(production_rows: dict, veritas_rows: dict, label: str, ids: list, matches: dict | None = None) -> Catalog:
+    """A catalog over fresh clients, handed `matches` if given, that has resolved every id of `ids`, as a
+    sync's planning does: its lookup matches are what the next run is handed."""
+    catalog = Catalog(FilteringClient(production_rows, read_only=True), FilteringClient(veritas_rows))
+    if matches is not None:
+        catalog.use_lookup_matches(matches)
+    catalog.prepare(label, ids)
+    for object_id in ids:
+        catalog.identity(label, object_id)
+    return catalog
+
+
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_referenced_interfaces_are_found_by_natural_key_in_few_listings(seed: int):
     production_rows, veritas_rows, referenced = estate(seed)
@@ -195,10 +207,7 @@ def test_lookup_matches_handed_to_the_next_run_are_used_without_reading_either_s
 def test_a_lookup_match_read_from_an_object_the_run_writes_is_resolved_again():
     production_rows, veritas_rows, _referenced = estate(10, devices=4, interfaces=5)
     referenced = [row["id"] for row in production_rows["dcim/interfaces"]]
-    first = Catalog(FilteringClient(production_rows, read_only=True), FilteringClient(veritas_rows))
-    first.prepare("dcim.interface", referenced)
-    for pid in referenced:
-        first.identity("dcim.interface", pid)
+    first = resolved(production_rows, veritas_rows, "dcim.interface", referenced)
     matches = first.lookup_matches()
     assert len(matches["dcim.interface"]) == len(referenced)
 
@@ -258,10 +267,7 @@ def test_with_kept_matches_the_natural_keys_of_cables_read_neither_side_s_ends(s
     production_rows, veritas_rows = cabled_estate(seed)
     cables = [row["id"] for row in production_rows["dcim/cables"]]
     ends = [row[f"termination_{end}_id"] for row in production_rows["dcim/cables"] for end in "ab"]
-    first = Catalog(FilteringClient(production_rows, read_only=True), FilteringClient(veritas_rows))
-    first.prepare("dcim.interface", ends)
-    for end in ends:
-        first.identity("dcim.interface", end)
+    first = resolved(production_rows, veritas_rows, "dcim.interface", ends)
     expected = {side: {cable: first.natural_key(side, "dcim.cable", cable) for cable in cables} for side in Side}
     assert expected[Side.PRODUCTION] == expected[Side.VERITAS]
 
@@ -308,10 +314,7 @@ def test_the_checks_frames_with_kept_matches_read_no_cable_end_and_find_every_re
 
     production_rows, veritas_rows = cabled_estate(15)
     ends = [row[f"termination_{end}_id"] for row in production_rows["dcim/cables"] for end in "ab"]
-    first = Catalog(FilteringClient(production_rows, read_only=True), FilteringClient(veritas_rows))
-    first.prepare("dcim.interface", ends)
-    for end in ends:
-        first.identity("dcim.interface", end)
+    first = resolved(production_rows, veritas_rows, "dcim.interface", ends)
 
     production, veritas = FilteringClient(production_rows, read_only=True), FilteringClient(veritas_rows)
     catalog = Catalog(production, veritas)
@@ -328,19 +331,12 @@ def test_a_match_resolved_through_a_kept_key_depends_on_what_that_key_was_read_f
     be dropped when the device's location changes: it inherits the objects the device's match was read from."""
     production_rows, veritas_rows, referenced = estate(16, devices=4, interfaces=3)
     devices = [row["id"] for row in production_rows["dcim/devices"]]
-    first = Catalog(FilteringClient(production_rows, read_only=True), FilteringClient(veritas_rows))
-    first.prepare("dcim.device", devices)
-    for device in devices:
-        first.identity("dcim.device", device)
+    first = resolved(production_rows, veritas_rows, "dcim.device", devices)
     device_matches = first.lookup_matches()["dcim.device"]
     assert all(match.key is not None for match in device_matches.values())
 
-    second = Catalog(FilteringClient(production_rows, read_only=True), FilteringClient(veritas_rows))
-    second.use_lookup_matches({"dcim.device": device_matches})
     interfaces = [row["id"] for row in production_rows["dcim/interfaces"]]
-    second.prepare("dcim.interface", interfaces)
-    for interface in interfaces:
-        second.identity("dcim.interface", interface)
+    second = resolved(production_rows, veritas_rows, "dcim.interface", interfaces, {"dcim.device": device_matches})
     by_id = {row["id"]: row for row in production_rows["dcim/interfaces"]}
     for pid, match in second.lookup_matches()["dcim.interface"].items():
         device_match = device_matches[by_id[pid]["device"]["id"]]
