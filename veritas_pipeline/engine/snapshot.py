@@ -20,8 +20,9 @@ Lookup models (devices, interfaces, ...) are not kept: the catalog reads them by
 are the lookup matches of the last full sync (which VeritasBot object stands for a production one, the
 objects on each side its natural key was read from, and that key when it made the match): a refresh drops
 every match read from an object its feed logged a change of, a side read whole drops them all, and a full
-sync planned from the snapshot reuses the rest instead of resolving those objects again. Changes that bypass Nautobot's change log (direct SQL)
-are not seen until the next whole read, which resolves every match afresh.
+sync planned from the snapshot reuses the rest instead of resolving those objects again. Changes that
+bypass Nautobot's change log (direct SQL) are not seen until the next whole read, which resolves every
+match afresh.
 """
 
 from __future__ import annotations
