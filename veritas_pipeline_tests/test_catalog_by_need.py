@@ -175,11 +175,10 @@ def test_asking_for_no_id_lists_nothing():
 @pytest.mark.parametrize("seed", [8, 9])
 def test_lookup_matches_handed_to_the_next_run_are_used_without_reading_either_side(seed: int):
     production_rows, veritas_rows, referenced = estate(seed)
-    first = Catalog(FilteringClient(production_rows, read_only=True), FilteringClient(veritas_rows))
-    first.prepare("dcim.interface", referenced)
-    resolved = {pid: first.identity("dcim.interface", pid).veritas_id for pid in referenced}
+    first = resolved(production_rows, veritas_rows, "dcim.interface", referenced)
+    veritas_ids = {pid: first.identity("dcim.interface", pid).veritas_id for pid in referenced}
     matches = first.lookup_matches()
-    assert {pid: match.veritas_id for pid, match in matches["dcim.interface"].items()} == resolved
+    assert {pid: match.veritas_id for pid, match in matches["dcim.interface"].items()} == veritas_ids
     # An adopted interface's match was read from itself, its device and the device's location, on each side.
     by_id = {side: {row["id"]: row for rows in side_rows.values() for row in rows}
              for side, side_rows in (("production", production_rows), ("veritas", veritas_rows))}
@@ -196,7 +195,7 @@ def test_lookup_matches_handed_to_the_next_run_are_used_without_reading_either_s
     second = Catalog(production, veritas)
     second.use_lookup_matches(matches)
     second.prepare("dcim.interface", referenced)
-    assert {pid: second.identity("dcim.interface", pid).veritas_id for pid in referenced} == resolved
+    assert {pid: second.identity("dcim.interface", pid).veritas_id for pid in referenced} == veritas_ids
     for pid, match in matches["dcim.interface"].items():
         assert second.natural_key(Side.PRODUCTION, "dcim.interface", pid) == match.key
         assert second.natural_key(Side.VERITAS, "dcim.interface", match.veritas_id) == match.key
