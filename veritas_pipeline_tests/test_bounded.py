@@ -1,5 +1,5 @@
-"""run_bounded: the engine's one way of doing things side by side (page reads, write batches); and how the
-seconds of writes sent side by side are counted."""
+"""run_bounded: the engine's one way of doing things side by side (page reads, write batches); in_chunks, its one
+way of cutting ids and rows into pieces; and how the seconds of writes sent side by side are counted."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from veritas_pipeline.engine.bounded import run_bounded
+from veritas_pipeline.engine.bounded import in_chunks, run_bounded
 from veritas_pipeline.engine.sync import covered_seconds
 
 
@@ -70,3 +70,15 @@ def test_overlapping_write_spans_count_once():
     assert covered_seconds(spans) <= sum(end - start for start, end in spans) + 1e-9
     assert covered_seconds([(0.0, 4.0), (1.0, 2.0), (3.0, 6.0), (10.0, 11.0)]) == pytest.approx(7.0)
     assert covered_seconds([]) == 0.0
+
+
+def test_chunks_keep_every_item_once_in_order_each_at_most_size_only_the_last_shorter():
+    rng = random.Random()
+    for _ in range(200):
+        items, size = list(range(rng.randrange(0, 60))), rng.randrange(1, 12)
+        chunks = in_chunks(items, size)
+        assert [item for chunk in chunks for item in chunk] == items
+        assert all(len(chunk) == size for chunk in chunks[:-1])
+        assert all(0 < len(chunk) <= size for chunk in chunks)
+    with pytest.raises(ValueError):
+        in_chunks([1, 2], 0)

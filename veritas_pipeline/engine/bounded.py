@@ -1,4 +1,5 @@
-"""Calls run side by side, a bounded number at once, their results in the order of their inputs."""
+"""Work in bounded pieces: calls side by side, a bounded number at once, their results in the order of their
+inputs; and sequences cut into pieces of a bounded size (a request's ids, a statement's rows)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,11 @@ from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from typing import Callable, Sequence, TypeVar
 
 Item, Result = TypeVar("Item"), TypeVar("Result")
+
+
+def in_chunks(items: Sequence[Item], size: int) -> list[Sequence[Item]]:
+    """`items` cut into consecutive pieces of `size` (the last one shorter), in order."""
+    return [items[start:start + size] for start in range(0, len(items), size)]
 
 
 def run_bounded(call: Callable[[Item], Result], items: Sequence[Item], limit: int, name: str) -> list[Result]:

@@ -36,7 +36,7 @@ import requests
 import urllib3.exceptions
 from requests.adapters import DEFAULT_POOLSIZE, HTTPAdapter
 
-from .bounded import run_bounded
+from .bounded import in_chunks, run_bounded
 
 log = logging.getLogger(__name__)
 
@@ -269,8 +269,7 @@ class NautobotClient:
         return received, count
 
     def list_by_ids(self, endpoint: str, ids: Iterable[str], chunk: int = 100) -> list[dict]:
-        ids = sorted(set(ids))
-        chunks = [ids[start:start + chunk] for start in range(0, len(ids), chunk)]
+        chunks = in_chunks(sorted(set(ids)), chunk)
         return [row for rows in self._each(lambda some: self.list(endpoint, id=some), chunks) for row in rows]
 
     def _each(self, read: Callable[[Any], Any], items: list) -> list:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable
 
+from .bounded import in_chunks
 from .client import NautobotClient
 from .registry import MODELS, ModelSpec, discovery_placements
 
@@ -46,8 +47,7 @@ class DiscoveryHolders:
         if not self.tags:
             known.update(dict.fromkeys(asked, False))
             return
-        for start in range(0, len(asked), _HOLDERS_PER_QUERY):
-            batch = asked[start:start + _HOLDERS_PER_QUERY]
+        for batch in in_chunks(asked, _HOLDERS_PER_QUERY):
             known.update(dict.fromkeys(batch, False))
             self.queries += 1
             for holder in self.veritas.graphql(self._query(label, batch))[MODELS[label].graphql_name]:

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Iterable, Mapping
 
+from .bounded import in_chunks
 from .catalog import ReadFailed, Side
 from .changes import FEED_ENDPOINT, MAX_IDS_PER_MODEL, Change, ChangeFeed, FeedCursor, parse_time
 from .client import IncompleteRead, NautobotClient, NautobotUnavailable
@@ -258,9 +259,7 @@ class RowSnapshot:
         # The changes the cursor was read to must all still be there: an instance restored from a backup, or
         # replaced, has a feed that never held them (and may hold nothing newer to say what changed). All:
         # those of the overlap window before the cursor may predate the backup, and be held still.
-        seen = sorted(cursor.seen)
-        for start in range(0, len(seen), _SEEN_PER_REQUEST):
-            asked = seen[start:start + _SEEN_PER_REQUEST]
+        for asked in in_chunks(sorted(cursor.seen), _SEEN_PER_REQUEST):
             if client.get_json(FEED_ENDPOINT, id=asked, limit=1, depth=0)["count"] < len(asked):
                 return "the change feed no longer holds the changes it was read to (the instance was restored or replaced)"
         return ""

@@ -45,6 +45,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine
 
+from .bounded import in_chunks
+
 metadata = MetaData()
 
 runs = Table(
@@ -508,10 +510,10 @@ class StateStore:
             self._insert_rows(connection, side, whole)
             for label in {*changed, *removed}:
                 ids = [*changed.get(label, {}), *removed.get(label, ())]
-                for start in range(0, len(ids), _SNAPSHOT_CHUNK):
+                for some in in_chunks(ids, _SNAPSHOT_CHUNK):
                     connection.execute(delete(row_snapshots).where(
                         row_snapshots.c.side == side, row_snapshots.c.model == label,
-                        row_snapshots.c.object_id.in_(ids[start:start + _SNAPSHOT_CHUNK])))
+                        row_snapshots.c.object_id.in_(some)))
             self._insert_rows(connection, side, changed, models_too=False)
             connection.execute(snapshot_feeds.update().where(snapshot_feeds.c.side == side)
                                .values(cursor=cursor, refreshed_at=_now()))
@@ -521,8 +523,8 @@ class StateStore:
     def _insert_rows(connection, side: str, models: Mapping[str, Mapping[str, dict]], models_too: bool = True) -> None:
         rows = [{"side": side, "model": label, "object_id": object_id, "row": row}
                 for label, table in models.items() for object_id, row in table.items()]
-        for start in range(0, len(rows), _SNAPSHOT_CHUNK):
-            connection.execute(insert(row_snapshots), rows[start:start + _SNAPSHOT_CHUNK])
+        for some in in_chunks(rows, _SNAPSHOT_CHUNK):
+            connection.execute(insert(row_snapshots), some)
         if models_too and models:
             connection.execute(insert(snapshot_models), [{"side": side, "model": label, "read_at": _now()}
                                                          for label in models])
@@ -549,8 +551,8 @@ class StateStore:
                  "depends_on": {side: sorted(ids) for side, ids in match.depends_on.items()},
                  "natural_key": match.key}
                 for label, by_id in matches.items() for production_id, match in by_id.items()]
-        for start in range(0, len(rows), _SNAPSHOT_CHUNK):
-            connection.execute(insert(lookup_matches), rows[start:start + _SNAPSHOT_CHUNK])
+        for some in in_chunks(rows, _SNAPSHOT_CHUNK):
+            connection.execute(insert(lookup_matches), some)
 
     @staticmethod
     def _drop_stale_matches(connection, side: str, changed_ids: set[str]) -> None:
@@ -562,9 +564,9 @@ class StateStore:
             if _stored_match(veritas_id, depends_on, key).stale(side, changed_ids):
                 stale.setdefault(label, []).append(production_id)
         for label, ids in stale.items():
-            for start in range(0, len(ids), _SNAPSHOT_CHUNK):
+            for some in in_chunks(ids, _SNAPSHOT_CHUNK):
                 connection.execute(delete(lookup_matches).where(
-                    lookup_matches.c.model == label, lookup_matches.c.production_id.in_(ids[start:start + _SNAPSHOT_CHUNK])))
+                    lookup_matches.c.model == label, lookup_matches.c.production_id.in_(some)))
 
     def last_successful_run(self, group: str) -> datetime | None:
         with self.engine.connect() as connection:
